@@ -1,0 +1,58 @@
+# One entry point for every task. `make run` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := requirements/constraints.txt
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test check lint format types train evaluate smoke openapi lock clean
+
+run: $(RUN_STAMP)  ## set up (runtime only) and serve on SER_HOST:SER_PORT (127.0.0.1:8000)
+	$(BIN)/python -m service
+
+test: $(DEV_STAMP)  ## set up (runtime + toolkit + dev) and run the whole test suite
+	$(BIN)/python -m pytest
+
+check: lint types test  ## lint, types and tests: the single check command
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check service toolkit tests
+	$(BIN)/ruff format --check service toolkit tests
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix service toolkit tests
+	$(BIN)/ruff format service toolkit tests
+
+types: $(DEV_STAMP)
+	$(BIN)/mypy
+
+train: $(DEV_STAMP)  ## train on ../shared/data and export the default model
+	$(BIN)/python -m toolkit train --config toolkit/configs/default.toml
+
+evaluate: $(DEV_STAMP)  ## regenerate every figure and the model card from the saved folds
+	$(BIN)/python -m toolkit evaluate --config toolkit/configs/default.toml
+
+smoke: $(DEV_STAMP)  ## a few training steps, export and parity check
+	$(BIN)/python -m toolkit smoke
+
+openapi: $(DEV_STAMP)  ## regenerate openapi.yaml from the app
+	$(BIN)/python -m service.api.export_openapi openapi.yaml
+
+lock: $(DEV_STAMP)  ## re-pin every dependency after changing pyproject.toml
+	$(BIN)/pip freeze --exclude-editable | grep -v '^ser-service' > $(CONSTRAINTS)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/pip install --constraint $(CONSTRAINTS) --editable .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/pip install --constraint $(CONSTRAINTS) --editable '.[toolkit,dev]'
+	touch $@ $(RUN_STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""The app factory: settings, models, metrics, routes and error handling, wired once."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api.middleware import RequestContextMiddleware
+from service.api.problems import install_problem_handlers
+from service.api.routes import health, models, predict
+from service.config import Settings, get_settings
+from service.inference.registry import ModelRegistry, load_registry
+from service.metrics import ServiceMetrics
+
+_log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    """Build the ASGI app; loads and validates every model before it returns.
+
+    Raises:
+        ModelLoadError: a model breaks its contract (start-up stops; nothing is served).
+    """
+    settings = settings or get_settings()
+    registry = registry or load_registry(
+        settings.models_dir, settings.default_model, settings.onnx_intra_op_threads
+    )
+    metrics = ServiceMetrics()
+    app = FastAPI(
+        title="Speech emotion recognition service",
+        version=__version__,
+        description="Emotion, affect and mixed-emotion estimates from speech, served from "
+        "ONNX models. Errors are application/problem+json with a stable `code`.",
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.metrics = metrics
+    for model in registry:
+        manifest = model.manifest
+        metrics.model_info.labels(
+            name=manifest.name, version=manifest.version, sha256=manifest.sha256,
+            default=str(model is registry.default).lower(),
+        ).set(1)
+    for router in (predict.router, models.router, health.router):
+        app.include_router(router)
+    install_problem_handlers(app, metrics)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_upload_bytes
+    )
+    _log.info("service ready", extra={"models": [model.key for model in registry]})
+    return app

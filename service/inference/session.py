@@ -1,0 +1,166 @@
+"""One ONNX Runtime session per model, built once, checked against its manifest at load time."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from service.errors import ModelLoadError
+from service.inference.manifest import Manifest, read_manifest
+
+DRY_RUN_DURATION_S = 1.0
+HASH_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """Raw head outputs of one batched call; ``None`` where the model has no such head.
+
+    Shapes: ``categorical_logits`` (batch, C); ``distribution_logits`` (batch, D);
+    ``affect`` (batch, 3); ``octant_logits`` (batch, 8); ``attention`` (batch, frames);
+    ``ensemble_logits`` (batch, members, C).
+    """
+
+    categorical_logits: np.ndarray
+    distribution_logits: np.ndarray | None
+    affect: np.ndarray | None
+    octant_logits: np.ndarray | None
+    attention: np.ndarray | None
+    ensemble_logits: np.ndarray | None
+
+
+class OnnxModel:
+    """A validated model: its manifest and a ready ONNX Runtime session."""
+
+    def __init__(self, model_dir: Path, intra_op_threads: int = 1) -> None:
+        self.directory = model_dir
+        self.manifest: Manifest = read_manifest(model_dir)
+        self.path = model_dir / self.manifest.file
+        _check_sha256(self.path, self.manifest.sha256)
+        self._session = _build_session(self.path, intra_op_threads)
+        self._head_outputs = self.manifest.heads.output_names()
+        _check_graph(self._session, self.manifest, self.path)
+        self._dry_run()
+
+    @property
+    def key(self) -> str:
+        """``name@version``."""
+        return f"{self.manifest.name}@{self.manifest.version}"
+
+    def run(self, waveforms: np.ndarray, lengths: np.ndarray) -> ModelOutputs:
+        """Run every head on a zero-padded batch.
+
+        Args:
+            waveforms: float32 ``(batch, samples)`` at ``manifest.sampling_rate_hz``.
+            lengths: int64 ``(batch,)``, valid samples per row.
+        """
+        feeds = {self.manifest.inputs.waveform: waveforms.astype(np.float32, copy=False)}
+        if self.manifest.inputs.lengths is not None:
+            feeds[self.manifest.inputs.lengths] = lengths.astype(np.int64, copy=False)
+        names = list(self._head_outputs.values())
+        values = dict(zip(names, self._session.run(names, feeds), strict=True))
+        by_head = {head: values[output] for head, output in self._head_outputs.items()}
+        return ModelOutputs(
+            categorical_logits=by_head["categorical"],
+            distribution_logits=by_head.get("distribution"),
+            affect=by_head.get("affect"),
+            octant_logits=by_head.get("octant"),
+            attention=by_head.get("attention"),
+            ensemble_logits=by_head.get("ensemble"),
+        )
+
+    def _dry_run(self) -> None:
+        samples = int(DRY_RUN_DURATION_S * self.manifest.sampling_rate_hz)
+        rng = np.random.default_rng(0)
+        waveform = (0.01 * rng.standard_normal((1, samples))).astype(np.float32)
+        try:
+            outputs = self.run(waveform, np.array([samples], dtype=np.int64))
+        except Exception as exc:  # onnxruntime raises several unrelated types
+            raise ModelLoadError(f"{self.path}: dry run on 1 s of audio failed: {exc}") from exc
+        _check_dry_run_shapes(outputs, self.manifest, self.path)
+
+
+def _check_sha256(path: Path, expected_hex: str) -> None:
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: model file missing")
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    if digest.hexdigest() != expected_hex.lower():
+        raise ModelLoadError(
+            f"{path}: sha256 {digest.hexdigest()} does not match the manifest's {expected_hex}; "
+            "the file is corrupt or the manifest is stale"
+        )
+
+
+def _build_session(path: Path, intra_op_threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped exceptions
+        raise ModelLoadError(f"{path}: not a loadable ONNX model: {exc}") from exc
+
+
+def _check_graph(session: ort.InferenceSession, manifest: Manifest, path: Path) -> None:
+    inputs = {node.name: node for node in session.get_inputs()}
+    outputs = {node.name: node for node in session.get_outputs()}
+    for role, name in (("waveform", manifest.inputs.waveform), ("lengths", manifest.inputs.lengths)):
+        if name is not None and name not in inputs:
+            raise ModelLoadError(f"{path}: input node '{name}' ({role}) not in graph {sorted(inputs)}")
+    for head, name in manifest.heads.output_names().items():
+        if name not in outputs:
+            raise ModelLoadError(
+                f"{path}: output node '{name}' (head '{head}') not in graph {sorted(outputs)}"
+            )
+    for head, name, label_count in _labelled_heads(manifest):
+        last_dim = outputs[name].shape[-1] if outputs[name].shape else None
+        if isinstance(last_dim, int) and last_dim != label_count:
+            raise ModelLoadError(
+                f"{path}: output node '{name}' (head '{head}') has {last_dim} values per row "
+                f"but the manifest lists {label_count} labels"
+            )
+
+
+def _labelled_heads(manifest: Manifest) -> list[tuple[str, str, int]]:
+    heads = manifest.heads
+    found = [("categorical", heads.categorical.output, len(heads.categorical.labels))]
+    for name, head in (("distribution", heads.distribution), ("affect", heads.affect),
+                       ("octant", heads.octant)):
+        if head is not None:
+            found.append((name, head.output, len(head.labels)))
+    if heads.ensemble is not None:
+        found.append(("ensemble", heads.ensemble.output, len(heads.categorical.labels)))
+    return found
+
+
+def _check_dry_run_shapes(outputs: ModelOutputs, manifest: Manifest, path: Path) -> None:
+    values = {
+        "categorical": outputs.categorical_logits,
+        "distribution": outputs.distribution_logits,
+        "affect": outputs.affect,
+        "octant": outputs.octant_logits,
+        "ensemble": outputs.ensemble_logits,
+    }
+    for head, name, label_count in _labelled_heads(manifest):
+        value = values[head]
+        if value is None or value.shape[0] != 1 or value.shape[-1] != label_count:
+            shape = None if value is None else value.shape
+            raise ModelLoadError(
+                f"{path}: output node '{name}' (head '{head}') returned shape {shape}, "
+                f"expected (1, ..., {label_count})"
+            )
+        if not np.all(np.isfinite(value)):
+            raise ModelLoadError(f"{path}: output node '{name}' returned non-finite values")
+    if outputs.attention is not None and outputs.attention.ndim != 2:
+        raise ModelLoadError(
+            f"{path}: output node '{manifest.heads.attention and manifest.heads.attention.output}'"
+            f" (head 'attention') must be (batch, frames), got {outputs.attention.shape}"
+        )

@@ -1,0 +1,151 @@
+"""The one place the stages run in order and are timed.
+
+bytes -> decode -> mono + checks -> resample -> speech activity -> quality -> segments ->
+batched model call -> per-segment estimates -> duration-weighted aggregate.
+The API and the batch worker both call :func:`analyse`; it is synchronous and CPU-bound, so
+the API runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.audio.decode import DecodedAudio, DecodeLimits, decode_audio
+from service.audio.prepare import check_finite, resample, to_mono
+from service.audio.segment import Segment, plan_segments
+from service.config import Settings
+from service.errors import AudioTooLong, AudioTooShort, EmptyAudio, NoSpeech
+from service.inference.session import OnnxModel
+from service.postprocess.estimate import (
+    Estimate,
+    HeadValues,
+    aggregate,
+    estimate,
+    head_values,
+)
+from service.postprocess.quality import QualityReport, assess_quality
+from service.speech.activity import SpeechActivity, detect_speech
+
+
+@dataclass
+class StageTimer:
+    """Wall-clock milliseconds per stage, in the order the stages ran."""
+
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start_s = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timing_ms[name] = (time.perf_counter() - start_s) * 1000.0
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything one run of the pipeline produced.
+
+    ``signal`` is the mono model-rate signal ``(samples,)`` float32 (the explanation reuses it).
+    """
+
+    decoded: DecodedAudio
+    signal: np.ndarray
+    sampling_rate_hz: int
+    speech: SpeechActivity
+    quality: QualityReport
+    segments: tuple[Segment, ...]
+    segment_estimates: tuple[Estimate, ...]
+    overall: Estimate
+    timing_ms: dict[str, float]
+
+
+def analyse(data: bytes, model: OnnxModel, settings: Settings) -> Analysis:
+    """Run the whole pipeline on one upload.
+
+    Raises:
+        InputError subclasses for every problem with the audio (see ``service/errors.py``).
+    """
+    timer = StageTimer()
+    total_start_s = time.perf_counter()
+    rate_hz = model.manifest.sampling_rate_hz
+    with timer.stage("decode"):
+        decoded = decode_audio(data, DecodeLimits(max_duration_s=settings.max_duration_s))
+    with timer.stage("resample"):
+        mono_native = _checked_mono(decoded, model, settings)
+        signal = resample(mono_native, decoded.sampling_rate_hz, rate_hz)
+    with timer.stage("speech_activity"):
+        speech = detect_speech(signal, rate_hz, aggressiveness=settings.speech_aggressiveness)
+    with timer.stage("quality"):
+        quality = assess_quality(mono_native, decoded.sampling_rate_hz, speech)
+    _check_speech(speech, settings)
+    windowing = model.manifest.windowing
+    segments = plan_segments(
+        len(signal) / rate_hz, speech.regions, windowing.window_s, windowing.hop_s,
+        windowing.min_duration_s,
+    )
+    with timer.stage("inference"):
+        values = _run_segments(model, signal, segments, settings.max_batch_segments)
+    with timer.stage("postprocess"):
+        durations_s = np.array([segment.end_s - segment.start_s for segment in segments])
+        segment_estimates = tuple(estimate(value, model.manifest) for value in values)
+        overall = estimate(aggregate(values, durations_s), model.manifest)
+    timer.timing_ms["total"] = (time.perf_counter() - total_start_s) * 1000.0
+    return Analysis(
+        decoded, signal, rate_hz, speech, quality, segments, segment_estimates, overall,
+        timer.timing_ms,
+    )
+
+
+def _checked_mono(decoded: DecodedAudio, model: OnnxModel, settings: Settings) -> np.ndarray:
+    mono = to_mono(decoded.signal)
+    if mono.size == 0:
+        raise EmptyAudio("the file holds no audio samples; upload a recording with sound in it")
+    check_finite(mono)
+    duration_s = mono.size / decoded.sampling_rate_hz
+    min_duration_s = max(settings.min_duration_s, model.manifest.windowing.min_duration_s)
+    if duration_s < min_duration_s:
+        raise AudioTooShort(
+            f"the audio lasts {duration_s:.3f} s; upload at least {min_duration_s:.2f} s of speech"
+        )
+    if duration_s > settings.max_duration_s:
+        raise AudioTooLong(
+            f"the audio lasts {duration_s:.1f} s; the limit is {settings.max_duration_s:.0f} s: "
+            "split the recording or submit it as a batch job"
+        )
+    return mono
+
+
+def _check_speech(speech: SpeechActivity, settings: Settings) -> None:
+    speech_s = sum(region.end_s - region.start_s for region in speech.regions)
+    if settings.reject_no_speech and speech_s < settings.min_speech_s:
+        raise NoSpeech(
+            f"found {speech_s:.2f} s of speech, fewer than the {settings.min_speech_s:.2f} s "
+            "needed for an emotion estimate; upload a recording in which someone speaks"
+        )
+
+
+def _run_segments(
+    model: OnnxModel, signal: np.ndarray, segments: tuple[Segment, ...], max_batch: int
+) -> list[HeadValues]:
+    rate_hz = model.manifest.sampling_rate_hz
+    spans = [(round(s.start_s * rate_hz), round(s.end_s * rate_hz)) for s in segments]
+    values: list[HeadValues] = []
+    for first in range(0, len(spans), max_batch):
+        waveforms, lengths = pad_batch([signal[a:b] for a, b in spans[first : first + max_batch]])
+        values.extend(head_values(model.run(waveforms, lengths), model.manifest))
+    return values
+
+
+def pad_batch(pieces: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-pad 1-D float32 pieces into ``(batch, max_samples)`` plus int64 ``(batch,)`` lengths."""
+    lengths = np.array([piece.size for piece in pieces], dtype=np.int64)
+    waveforms = np.zeros((len(pieces), int(lengths.max())), dtype=np.float32)
+    for row, piece in enumerate(pieces):
+        waveforms[row, : piece.size] = piece
+    return waveforms, lengths

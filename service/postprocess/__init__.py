@@ -1,0 +1,1 @@
+"""Pure numpy post-processing of model outputs: probabilities, blends, affect space, quality."""
