@@ -6,7 +6,10 @@ CONSTRAINTS := requirements/constraints.txt
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check lint format types train evaluate smoke openapi lock clean
+
+.PHONY: install run test check lint format types train evaluate smoke openapi lock clean
+
+install: $(RUN_STAMP)  ## set up the runtime environment only (what the Docker image runs)
 
 run: $(RUN_STAMP)  ## set up (runtime only) and serve on SER_HOST:SER_PORT (127.0.0.1:8000)
 	$(BIN)/python -m service

@@ -86,7 +86,10 @@ def analyse(data: bytes, model: OnnxModel, settings: Settings) -> Analysis:
     _check_speech(speech, settings)
     windowing = model.manifest.windowing
     segments = plan_segments(
-        len(signal) / rate_hz, speech.regions, windowing.window_s, windowing.hop_s,
+        len(signal) / rate_hz,
+        speech.regions,
+        windowing.window_s,
+        windowing.hop_s,
         windowing.min_duration_s,
     )
     with timer.stage("inference"):
@@ -97,7 +100,14 @@ def analyse(data: bytes, model: OnnxModel, settings: Settings) -> Analysis:
         overall = estimate(aggregate(values, durations_s), model.manifest)
     timer.timing_ms["total"] = (time.perf_counter() - total_start_s) * 1000.0
     return Analysis(
-        decoded, signal, rate_hz, speech, quality, segments, segment_estimates, overall,
+        decoded,
+        signal,
+        rate_hz,
+        speech,
+        quality,
+        segments,
+        segment_estimates,
+        overall,
         timer.timing_ms,
     )
 

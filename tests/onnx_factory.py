@@ -76,11 +76,13 @@ def _manifest(spec: TinyModelSpec, sha256: str) -> Manifest:
         heads=Heads(
             categorical=CategoricalHead(output="logits", labels=spec.labels, temperature=1.5),
             distribution=DistributionHead(output="distribution_logits", labels=spec.labels)
-            if optional else None,
+            if optional
+            else None,
             affect=AffectHead(output="vad") if optional else None,
             octant=OctantHead(output="octant_logits") if optional else None,
             attention=AttentionHead(output="frame_attention", frame_hop_s=0.02)
-            if optional else None,
+            if optional
+            else None,
             ensemble=EnsembleHead(output="member_logits") if spec.ensemble_members else None,
         ),
         windowing=Windowing(
@@ -101,8 +103,11 @@ def _graph(spec: TinyModelSpec) -> onnx.ModelProto:
     nodes, initializers = _feature_nodes(spec.sampling_rate_hz)
     outputs = [("logits", width, None)]
     if spec.with_optional_heads:
-        outputs += [("distribution_logits", len(spec.labels), None), ("vad", 3, "Sigmoid"),
-                    ("octant_logits", 8, None)]
+        outputs += [
+            ("distribution_logits", len(spec.labels), None),
+            ("vad", 3, "Sigmoid"),
+            ("octant_logits", 8, None),
+        ]
     for name, size, activation in outputs:
         _linear_head(nodes, initializers, name, size, activation, rng)
     graph_outputs = [_tensor_info(name, ["batch", size]) for name, size, _ in outputs]
@@ -116,8 +121,10 @@ def _graph(spec: TinyModelSpec) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         "tiny_ser",
-        [_tensor_info("waveform", ["batch", "samples"]),
-         helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"])],
+        [
+            _tensor_info("waveform", ["batch", "samples"]),
+            helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]),
+        ],
         graph_outputs,
         initializers,
     )
@@ -156,24 +163,41 @@ def _linear_head(
     activation: str | None,
     rng: np.random.Generator,
 ) -> None:
-    weight = rng.standard_normal((FEATURES, size)).astype(np.float32)
+    weight = (0.2 * rng.standard_normal((FEATURES, size))).astype(np.float32)
     bias = rng.standard_normal(size).astype(np.float32)
-    initializers += [numpy_helper.from_array(weight, f"{name}_weight"),
-                     numpy_helper.from_array(bias, f"{name}_bias")]
+    initializers += [
+        numpy_helper.from_array(weight, f"{name}_weight"),
+        numpy_helper.from_array(bias, f"{name}_bias"),
+    ]
     linear_output = f"{name}_linear" if activation else name
-    nodes += [helper.make_node("MatMul", ["features", f"{name}_weight"], [f"{name}_product"]),
-              helper.make_node("Add", [f"{name}_product", f"{name}_bias"], [linear_output])]
+    nodes += [
+        helper.make_node("MatMul", ["features", f"{name}_weight"], [f"{name}_product"]),
+        helper.make_node("Add", [f"{name}_product", f"{name}_bias"], [linear_output]),
+    ]
     if activation:
         nodes.append(helper.make_node(activation, [linear_output], [name]))
 
 
 def _attention_nodes(nodes: list[onnx.NodeProto], initializers: list[onnx.TensorProto]) -> None:
-    for name, value in (("attention_starts", [0]), ("attention_ends", [2**62]),
-                        ("attention_axes", [1]), ("attention_steps", [ATTENTION_STRIDE_SAMPLES])):
+    for name, value in (
+        ("attention_starts", [0]),
+        ("attention_ends", [2**62]),
+        ("attention_axes", [1]),
+        ("attention_steps", [ATTENTION_STRIDE_SAMPLES]),
+    ):
         initializers.append(numpy_helper.from_array(np.array(value, dtype=np.int64), name))
     nodes += [
-        helper.make_node("Slice", ["magnitude", "attention_starts", "attention_ends",
-                                   "attention_axes", "attention_steps"], ["frame_magnitude"]),
+        helper.make_node(
+            "Slice",
+            [
+                "magnitude",
+                "attention_starts",
+                "attention_ends",
+                "attention_axes",
+                "attention_steps",
+            ],
+            ["frame_magnitude"],
+        ),
         helper.make_node("Softmax", ["frame_magnitude"], ["frame_attention"], axis=1),
     ]
 
@@ -186,11 +210,14 @@ def _ensemble_nodes(
     rng: np.random.Generator,
 ) -> None:
     weight = rng.standard_normal((FEATURES, members * width)).astype(np.float32)
-    initializers += [numpy_helper.from_array(weight, "member_weight"),
-                     numpy_helper.from_array(np.array([-1, members, width], dtype=np.int64),
-                                             "member_shape")]
-    nodes += [helper.make_node("MatMul", ["features", "member_weight"], ["member_flat"]),
-              helper.make_node("Reshape", ["member_flat", "member_shape"], ["member_logits"])]
+    initializers += [
+        numpy_helper.from_array(weight, "member_weight"),
+        numpy_helper.from_array(np.array([-1, members, width], dtype=np.int64), "member_shape"),
+    ]
+    nodes += [
+        helper.make_node("MatMul", ["features", "member_weight"], ["member_flat"]),
+        helper.make_node("Reshape", ["member_flat", "member_shape"], ["member_logits"]),
+    ]
 
 
 def _tensor_info(name: str, shape: list[str | int]) -> onnx.ValueInfoProto:

@@ -28,26 +28,34 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         settings.models_dir, settings.default_model, settings.onnx_intra_op_threads
     )
     metrics = ServiceMetrics()
-    app = FastAPI(
-        title="Speech emotion recognition service",
-        version=__version__,
-        description="Emotion, affect and mixed-emotion estimates from speech, served from "
-        "ONNX models. Errors are application/problem+json with a stable `code`.",
-    )
+    app = build_api(metrics)
     app.state.settings = settings
     app.state.registry = registry
     app.state.metrics = metrics
     for model in registry:
         manifest = model.manifest
         metrics.model_info.labels(
-            name=manifest.name, version=manifest.version, sha256=manifest.sha256,
+            name=manifest.name,
+            version=manifest.version,
+            sha256=manifest.sha256,
             default=str(model is registry.default).lower(),
         ).set(1)
-    for router in (predict.router, models.router, health.router):
-        app.include_router(router)
-    install_problem_handlers(app, metrics)
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_upload_bytes
     )
     _log.info("service ready", extra={"models": [model.key for model in registry]})
+    return app
+
+
+def build_api(metrics: ServiceMetrics) -> FastAPI:
+    """Routes and error handlers without models or settings (enough for the OpenAPI document)."""
+    app = FastAPI(
+        title="Speech emotion recognition service",
+        version=__version__,
+        description="Emotion, affect and mixed-emotion estimates from speech, served from "
+        "ONNX models. Errors are application/problem+json with a stable `code`.",
+    )
+    for router in (predict.router, models.router, health.router):
+        app.include_router(router)
+    install_problem_handlers(app, metrics)
     return app

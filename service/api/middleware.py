@@ -91,13 +91,15 @@ class RequestContextMiddleware:
         route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
         method = scope["method"]
         self.metrics.requests_total.labels(route=route, method=method, status=str(status)).inc()
-        self.metrics.request_duration_seconds.labels(route=route, method=method).observe(
-            duration_s
-        )
+        self.metrics.request_duration_seconds.labels(route=route, method=method).observe(duration_s)
         _log.info(
             "request",
-            extra={"method": method, "route": route, "status": status,
-                   "duration_ms": round(duration_s * 1000.0, 2)},
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(duration_s * 1000.0, 2),
+            },
         )
 
 

@@ -35,10 +35,16 @@ PROBLEM_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         (400, "Malformed multipart form (invalid_form)"),
         (404, "Unknown model (unknown_model)"),
         (413, "Upload or audio too large or too long (payload_too_large, audio_too_long)"),
-        (415, "Not audio, unsupported format or not multipart "
-              "(not_audio, unsupported_format, wrong_content_type)"),
-        (422, "Unusable audio or request (empty_audio, corrupt_audio, invalid_samples, "
-              "sampling_rate_too_low, audio_too_short, no_speech, missing_field, "
-              "unexpected_field, invalid_parameter)"),
+        (
+            415,
+            "Not audio, unsupported format or not multipart "
+            "(not_audio, unsupported_format, wrong_content_type)",
+        ),
+        (
+            422,
+            "Unusable audio or request (empty_audio, corrupt_audio, invalid_samples, "
+            "sampling_rate_too_low, audio_too_short, no_speech, missing_field, "
+            "unexpected_field, invalid_parameter)",
+        ),
     )
 }

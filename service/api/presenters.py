@@ -77,12 +77,16 @@ def _estimate_fields(result: Estimate) -> dict[str, object]:
             components=list(result.mixed.components),
             entropy=result.mixed.entropy,
         ),
-        vad=None if result.affect is None else Affect(
+        vad=None
+        if result.affect is None
+        else Affect(
             valence=float(result.affect[0]),
             arousal=float(result.affect[1]),
             dominance=float(result.affect[2]),
         ),
-        sphere=None if result.sphere is None else Sphere(
+        sphere=None
+        if result.sphere is None
+        else Sphere(
             radius=result.sphere.radius,
             intensity=result.sphere.intensity,
             azimuth_deg=result.sphere.azimuth_deg,

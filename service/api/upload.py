@@ -61,7 +61,9 @@ def _the_file(form: FormData) -> UploadFile:
         )
     values = form.getlist(FILE_FIELD)
     if not values:
-        raise MissingField(f"the form has no '{FILE_FIELD}' field; attach the audio as '{FILE_FIELD}'")
+        raise MissingField(
+            f"the form has no '{FILE_FIELD}' field; attach the audio as '{FILE_FIELD}'"
+        )
     if len(values) > 1:
         raise UnexpectedField(
             f"'{FILE_FIELD}' was sent {len(values)} times; send one file per request "

@@ -14,6 +14,4 @@ router = APIRouter(tags=["models"])
 @router.get("/models", response_model=ModelList, summary="Models served")
 async def list_models(registry: RegistryDep) -> ModelList:
     """Every loaded model with its labels, heads, windowing and headline metrics."""
-    return ModelList(
-        models=[model_info(model, model is registry.default) for model in registry]
-    )
+    return ModelList(models=[model_info(model, model is registry.default) for model in registry])
