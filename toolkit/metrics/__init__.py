@@ -1,0 +1,2 @@
+"""Evaluation metrics (numpy only): classification, fairness, calibration, label
+distributions and affect. Definitions: docs/evaluation-protocol.md."""
