@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
@@ -50,6 +51,8 @@ async def _parse(request: Request, max_field_bytes: int) -> FormData:
         )
     except MultiPartException as exc:
         raise InvalidForm(f"the multipart body could not be read: {exc.message}") from exc
+    except HTTPException as exc:  # Starlette re-raises parser errors this way inside an app
+        raise InvalidForm(f"the multipart body could not be read: {exc.detail}") from exc
 
 
 def _the_file(form: FormData) -> UploadFile:

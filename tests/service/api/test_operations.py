@@ -35,7 +35,7 @@ def test_health_and_readiness(client: httpx.Client) -> None:
 def test_request_id_is_echoed_or_made(client: httpx.Client) -> None:
     given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert given.headers["X-Request-ID"] == "abc-123"
-    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces\u00e9"})
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces;\\x"})
     assert made.headers["X-Request-ID"] != "bad id with spaces"
     assert len(made.headers["X-Request-ID"]) == 32
 
