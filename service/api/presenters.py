@@ -91,10 +91,10 @@ def _estimate_fields(result: Estimate) -> dict[str, object]:
             intensity=result.sphere.intensity,
             azimuth_deg=result.sphere.azimuth_deg,
             elevation_deg=result.sphere.elevation_deg,
-            octant=result.sphere.octant,  # type: ignore[arg-type]
+            octant=result.sphere.octant,
         ),
         uncertainty=Uncertainty(
-            measure=result.uncertainty.measure,  # type: ignore[arg-type]
+            measure=result.uncertainty.measure,
             value=result.uncertainty.value,
             threshold=result.uncertainty.threshold,
             abstain=result.uncertainty.abstain,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import numpy as np
 import pytest
@@ -15,21 +17,21 @@ STAGES = {"decode", "resample", "speech_activity", "quality", "inference", "post
 
 
 def clip_at(rate_hz: int, channels: int, name: str = CLIP) -> np.ndarray:
-    """The real clip resampled to ``rate_hz`` and copied to ``channels``: ``(channels, samples)``."""
+    """The real clip resampled to ``rate_hz``, copied to ``channels``: ``(channels, samples)``."""
     signal, source_rate_hz = load_clip(ravdess_clip(name))
     mono = soxr.resample(signal[0], source_rate_hz, rate_hz).astype(np.float32)
     return np.tile(mono, (channels, 1))
 
 
-def predict(client: httpx.Client, data: bytes, **params: str) -> dict[str, object]:
+def predict(client: httpx.Client, data: bytes, **params: str) -> dict[str, Any]:
     response = client.post("/predict", files={"file": ("clip", data)}, params=params)
     assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     assert body["request_id"] == response.headers["X-Request-ID"]
     return body
 
 
-def assert_complete(body: dict, labels_count: int = 6) -> None:  # type: ignore[type-arg]
+def assert_complete(body: dict[str, Any], labels_count: int = 6) -> None:
     assert body["model"]["name"] == "tiny" and len(body["model"]["sha256"]) == 64
     assert len(body["probabilities"]) == labels_count
     assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
@@ -67,15 +69,15 @@ def test_lossless_formats_give_the_same_answer(client: httpx.Client) -> None:
     signal = clip_at(16000, 1)
     wav = predict(client, FORMATS["wav_pcm_16"].encode(signal, 16000))
     flac = predict(client, FORMATS["flac"].encode(signal, 16000))
-    for label, probability in wav["probabilities"].items():  # type: ignore[attr-defined]
-        assert flac["probabilities"][label] == pytest.approx(probability, abs=1e-6)  # type: ignore[index]
+    for label, probability in wav["probabilities"].items():
+        assert flac["probabilities"][label] == pytest.approx(probability, abs=1e-6)
 
 
 def test_telephone_audio_is_flagged(client: httpx.Client) -> None:
     body = predict(client, FORMATS["wav_pcm_16"].encode(clip_at(8000, 1), 8000))
     assert_complete(body)
-    assert "telephone_band" in body["quality"]["warnings"]  # type: ignore[index]
-    assert body["audio"]["sampling_rate_hz"] == 8000  # type: ignore[index]
+    assert "telephone_band" in body["quality"]["warnings"]
+    assert body["audio"]["sampling_rate_hz"] == 8000
 
 
 def test_long_audio_is_segmented_and_aggregated(client: httpx.Client) -> None:
@@ -96,7 +98,7 @@ def test_long_audio_is_segmented_and_aggregated(client: httpx.Client) -> None:
         assert segment["end_s"] - segment["start_s"] <= 4.0 + 1e-6
         assert sum(segment["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
     weights = np.array([s["end_s"] - s["start_s"] for s in segments])
-    for label, probability in body["probabilities"].items():  # type: ignore[attr-defined]
+    for label, probability in body["probabilities"].items():
         segment_values = np.array([s["probabilities"][label] for s in segments])
         expected = float(np.dot(weights, segment_values) / weights.sum())
         assert probability == pytest.approx(expected, abs=1e-6)
@@ -107,17 +109,17 @@ def test_model_can_be_picked_by_name_and_version(client: httpx.Client) -> None:
     data = FORMATS["wav_pcm_16"].encode(clip_at(16000, 1), 16000)
     old = predict(client, data, model="tiny@1.0.0")
     new = predict(client, data, model="tiny")
-    assert old["model"]["version"] == "1.0.0"  # type: ignore[index]
-    assert new["model"]["version"] == "1.10.0"  # type: ignore[index]
-    assert old["model"]["sha256"] != new["model"]["sha256"]  # type: ignore[index]
+    assert old["model"]["version"] == "1.0.0"
+    assert new["model"]["version"] == "1.10.0"
+    assert old["model"]["sha256"] != new["model"]["sha256"]
     assert old["probabilities"] != new["probabilities"]
 
 
 def test_ensemble_model_reports_mutual_information(client: httpx.Client) -> None:
     body = predict(client, FORMATS["wav_pcm_16"].encode(clip_at(16000, 1), 16000), model="ensemble")
     uncertainty = body["uncertainty"]
-    assert uncertainty["measure"] == "ensemble_mutual_information"  # type: ignore[index]
-    assert uncertainty["abstain"] == (uncertainty["value"] > uncertainty["threshold"])  # type: ignore[index]
+    assert uncertainty["measure"] == "ensemble_mutual_information"
+    assert uncertainty["abstain"] == (uncertainty["value"] > uncertainty["threshold"])
 
 
 def test_request_id_from_the_client_is_kept(client: httpx.Client) -> None:
