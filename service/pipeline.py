@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from service.audio.decode import DecodedAudio, DecodeLimits, decode_audio
-from service.audio.prepare import check_finite, resample, to_mono
+from service.audio.prepare import check_duration, check_finite, resample, to_mono
 from service.audio.segment import Segment, plan_segments
 from service.config import Settings
-from service.errors import AudioTooLong, AudioTooShort, EmptyAudio, NoSpeech
+from service.errors import NoSpeech
 from service.inference.session import OnnxModel
 from service.postprocess.estimate import (
     Estimate,
@@ -113,22 +113,11 @@ def analyse(data: bytes, model: OnnxModel, settings: Settings) -> Analysis:
 
 
 def _checked_mono(decoded: DecodedAudio, model: OnnxModel, settings: Settings) -> np.ndarray:
-    mono = to_mono(decoded.signal)
-    if mono.size == 0:
-        raise EmptyAudio("the file holds no audio samples; upload a recording with sound in it")
-    check_finite(mono)
-    duration_s = mono.size / decoded.sampling_rate_hz
+    """Mono ``(samples,)`` at the decoded rate, after the duration and finite-sample checks."""
     min_duration_s = max(settings.min_duration_s, model.manifest.windowing.min_duration_s)
-    if duration_s < min_duration_s:
-        raise AudioTooShort(
-            f"the audio lasts {duration_s:.3f} s; upload at least {min_duration_s:.2f} s of speech"
-        )
-    if duration_s > settings.max_duration_s:
-        raise AudioTooLong(
-            f"the audio lasts {duration_s:.1f} s; the limit is {settings.max_duration_s:.0f} s: "
-            "split the recording or submit it as a batch job"
-        )
-    return mono
+    check_duration(decoded.duration_s, min_duration_s, settings.max_duration_s)
+    check_finite(decoded.signal)
+    return to_mono(decoded.signal)
 
 
 def _check_speech(speech: SpeechActivity, settings: Settings) -> None:

@@ -11,7 +11,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.problems import problem_response
-from service.errors import PayloadTooLarge
+from service.errors import PayloadTooLarge, ServiceError
 from service.logs import request_id_var
 from service.metrics import UNMATCHED_ROUTE, ServiceMetrics
 
@@ -44,8 +44,11 @@ class RequestContextMiddleware:
         status = [500]
         start_s = time.perf_counter()
 
+        response_started = [False]
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                response_started[0] = True
                 status[0] = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
@@ -53,6 +56,18 @@ class RequestContextMiddleware:
         self.metrics.requests_in_flight.inc()
         try:
             await self._dispatch(scope, receive, send_with_id, headers)
+        except Exception:
+            _log.exception(
+                "unhandled error on %s %s",
+                scope["method"],
+                scope.get("path"),
+                extra={"request_id": request_id},
+            )
+            if response_started[0]:
+                raise
+            await problem_response(_internal_error(), scope.get("path"))(
+                scope, receive, send_with_id
+            )
         finally:
             self.metrics.requests_in_flight.dec()
             self._record(scope, status[0], time.perf_counter() - start_s)
@@ -101,6 +116,10 @@ class RequestContextMiddleware:
                 "duration_ms": round(duration_s * 1000.0, 2),
             },
         )
+
+
+def _internal_error() -> ServiceError:
+    return ServiceError("an internal error occurred; quote the request id when reporting it")
 
 
 def _request_id(headers: Headers) -> str:

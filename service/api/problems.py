@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,7 +18,6 @@ from service.metrics import ServiceMetrics
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://ser.example/problems/"
-_log = logging.getLogger(__name__)
 
 
 def problem_response(error: ServiceError, instance: str | None = None) -> JSONResponse:
@@ -61,17 +58,9 @@ def install_problem_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
             error = InvalidParameter(str(exc.detail))
         return await on_service_error(request, error)
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        _log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            ServiceError("an internal error occurred; quote the request id when reporting it"),
-            request.url.path,
-        )
-
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
