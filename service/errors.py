@@ -95,6 +95,12 @@ class SamplingRateTooLow(InputError):
     title = "Sampling rate too low"
 
 
+class TooManyChannels(InputError):
+    code = "too_many_channels"
+    status = 422
+    title = "Too many audio channels"
+
+
 class AudioTooShort(InputError):
     code = "audio_too_short"
     status = 422

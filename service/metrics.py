@@ -19,35 +19,53 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests_total = Counter(
-            "ser_http_requests_total", "HTTP requests by route template, method and status",
-            ["route", "method", "status"], registry=self.registry,
+            "ser_http_requests_total",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.request_duration_seconds = Histogram(
-            "ser_http_request_duration_seconds", "HTTP request latency by route template",
-            ["route", "method"], buckets=LATENCY_BUCKETS_S, registry=self.registry,
+            "ser_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
         )
         self.requests_in_flight = Gauge(
-            "ser_http_requests_in_flight", "Requests being served now", registry=self.registry,
+            "ser_http_requests_in_flight",
+            "Requests being served now",
+            registry=self.registry,
         )
         self.stage_duration_seconds = Histogram(
-            "ser_stage_duration_seconds", "Pipeline stage time (decode, resample, inference, ...)",
-            ["stage"], buckets=LATENCY_BUCKETS_S, registry=self.registry,
+            "ser_stage_duration_seconds",
+            "Pipeline stage time (decode, resample, inference, ...)",
+            ["stage"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
         )
         self.audio_duration_seconds = Histogram(
-            "ser_audio_duration_seconds", "Duration of accepted uploads",
-            buckets=AUDIO_DURATION_BUCKETS_S, registry=self.registry,
+            "ser_audio_duration_seconds",
+            "Duration of accepted uploads",
+            buckets=AUDIO_DURATION_BUCKETS_S,
+            registry=self.registry,
         )
         self.predictions_total = Counter(
-            "ser_predictions_total", "Predictions by model and top label",
-            ["model", "version", "label"], registry=self.registry,
+            "ser_predictions_total",
+            "Predictions by model and top label",
+            ["model", "version", "label"],
+            registry=self.registry,
         )
         self.input_errors_total = Counter(
-            "ser_input_errors_total", "Refused requests by stable error code",
-            ["code"], registry=self.registry,
+            "ser_input_errors_total",
+            "Refused requests by stable error code",
+            ["code"],
+            registry=self.registry,
         )
         self.model_info = Gauge(
-            "ser_model_info", "Loaded models (value 1; 'default' marks the default)",
-            ["name", "version", "sha256", "default"], registry=self.registry,
+            "ser_model_info",
+            "Loaded models (value 1; 'default' marks the default)",
+            ["name", "version", "sha256", "default"],
+            registry=self.registry,
         )
 
     def observe_stages(self, timing_ms: dict[str, float]) -> None:

@@ -43,7 +43,7 @@ PROBLEM_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         (
             422,
             "Unusable audio or request (empty_audio, corrupt_audio, invalid_samples, "
-            "sampling_rate_too_low, audio_too_short, no_speech, missing_field, "
+            "sampling_rate_too_low, too_many_channels, audio_too_short, no_speech, missing_field, "
             "unexpected_field, invalid_parameter)",
         ),
     )

@@ -112,9 +112,14 @@ def _build_session(path: Path, intra_op_threads: int) -> ort.InferenceSession:
 def _check_graph(session: ort.InferenceSession, manifest: Manifest, path: Path) -> None:
     inputs = {node.name: node for node in session.get_inputs()}
     outputs = {node.name: node for node in session.get_outputs()}
-    for role, name in (("waveform", manifest.inputs.waveform), ("lengths", manifest.inputs.lengths)):
+    for role, name in (
+        ("waveform", manifest.inputs.waveform),
+        ("lengths", manifest.inputs.lengths),
+    ):
         if name is not None and name not in inputs:
-            raise ModelLoadError(f"{path}: input node '{name}' ({role}) not in graph {sorted(inputs)}")
+            raise ModelLoadError(
+                f"{path}: input node '{name}' ({role}) not in graph {sorted(inputs)}"
+            )
     for head, name in manifest.heads.output_names().items():
         if name not in outputs:
             raise ModelLoadError(
@@ -132,8 +137,11 @@ def _check_graph(session: ort.InferenceSession, manifest: Manifest, path: Path) 
 def _labelled_heads(manifest: Manifest) -> list[tuple[str, str, int]]:
     heads = manifest.heads
     found = [("categorical", heads.categorical.output, len(heads.categorical.labels))]
-    for name, head in (("distribution", heads.distribution), ("affect", heads.affect),
-                       ("octant", heads.octant)):
+    for name, head in (
+        ("distribution", heads.distribution),
+        ("affect", heads.affect),
+        ("octant", heads.octant),
+    ):
         if head is not None:
             found.append((name, head.output, len(head.labels)))
     if heads.ensemble is not None:
