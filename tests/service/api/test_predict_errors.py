@@ -161,3 +161,11 @@ def test_service_keeps_serving_after_every_error(client: httpx.Client) -> None:
     assert client.get("/healthz").status_code == 200
     response = post_file(client, real_speech_wav())
     assert response.status_code == 200, response.text
+
+
+def test_too_many_channels(client: httpx.Client) -> None:
+    signal = np.zeros((8000, 40), dtype=np.float32)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, signal, 8000, format="WAV", subtype="PCM_16")
+    response = post_file(client, buffer.getvalue())
+    assert_problem(response, 422, "too_many_channels", "40")
