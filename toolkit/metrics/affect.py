@@ -6,24 +6,10 @@ Affect arrays have shape ``(n, 3)`` with columns in ``service.labels.AFFECT_DIME
 
 from __future__ import annotations
 
-from typing import Final
-
 import numpy as np
 
 from service.labels import OCTANTS
-
-OCTANT_SIGNS: Final[dict[tuple[bool, bool, bool], str]] = {
-    (True, True, True): "I",
-    (False, True, True): "II",
-    (False, False, True): "III",
-    (True, False, True): "IV",
-    (True, True, False): "V",
-    (False, True, False): "VI",
-    (False, False, False): "VII",
-    (True, False, False): "VIII",
-}
-"""(arousal >= 0, valence >= 0, dominance >= 0) of the centred affect -> octant (EmoSphere-SER,
-Cho et al.; product brief). A coordinate exactly at the neutral point counts as positive."""
+from service.postprocess.affect import octant_of as centred_octant
 
 
 def concordance_correlation(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -53,7 +39,7 @@ def octant_of(
 ) -> str:
     """Octant name (I..VIII) of one (valence, arousal, dominance) point around ``neutral``."""
     valence, arousal, dominance = (float(v) - float(c) for v, c in zip(vad, neutral, strict=True))
-    return OCTANT_SIGNS[(arousal >= 0, valence >= 0, dominance >= 0)]
+    return centred_octant(arousal, valence, dominance)
 
 
 def octant_indices(vad: np.ndarray, neutral: tuple[float, float, float]) -> np.ndarray:
