@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 CONSTRAINTS := requirements/constraints.txt
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+# One BLAS/OpenMP thread per process: requests run in parallel threads, and small matrix
+# products slow down under thread contention (measured in docs/cues.md).
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
 
 
 .PHONY: install run test check lint format types train evaluate smoke openapi lock clean
