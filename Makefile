@@ -47,7 +47,7 @@ openapi: $(DEV_STAMP)  ## regenerate openapi.yaml from the app
 	$(BIN)/python -m service.api.export_openapi openapi.yaml
 
 lock: $(DEV_STAMP)  ## re-pin every dependency after changing pyproject.toml
-	$(BIN)/pip freeze --exclude-editable | grep -v '^ser-service' > $(CONSTRAINTS)
+	$(BIN)/pip list --format=freeze --exclude-editable | grep -v "^ser-service" > $(CONSTRAINTS)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
