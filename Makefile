@@ -11,12 +11,17 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
 
-.PHONY: install run test check lint format types train evaluate smoke openapi lock clean
+.PHONY: install run worker test check lint format types train evaluate smoke openapi lock clean bench bench-quick
 
 install: $(RUN_STAMP)  ## set up the runtime environment only (what the Docker image runs)
 
+# Without SER_REDIS_URL, `make run` also starts the embedded Valkey (data in var/valkey/) and
+# SER_EMBEDDED_WORKERS supervised workers; with it, it uses that server (start workers separately).
 run: $(RUN_STAMP)  ## set up (runtime only) and serve on SER_HOST:SER_PORT (127.0.0.1:8000)
 	$(BIN)/python -m service
+
+worker: $(RUN_STAMP)  ## a batch-job worker for the queue at SER_REDIS_URL (scale out: run more)
+	$(BIN)/python -m service.jobs.worker
 
 test: $(DEV_STAMP)  ## set up (runtime + toolkit + dev) and run the whole test suite
 	$(BIN)/python -m pytest
@@ -24,12 +29,12 @@ test: $(DEV_STAMP)  ## set up (runtime + toolkit + dev) and run the whole test s
 check: lint types test  ## lint, types and tests: the single check command
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check service toolkit tests
-	$(BIN)/ruff format --check service toolkit tests
+	$(BIN)/ruff check service toolkit bench tests
+	$(BIN)/ruff format --check service toolkit bench tests
 
 format: $(DEV_STAMP)
-	$(BIN)/ruff check --fix service toolkit tests
-	$(BIN)/ruff format service toolkit tests
+	$(BIN)/ruff check --fix service toolkit bench tests
+	$(BIN)/ruff format service toolkit bench tests
 
 types: $(DEV_STAMP)
 	$(BIN)/mypy
@@ -42,6 +47,12 @@ evaluate: $(DEV_STAMP)  ## regenerate every figure and the model card from the s
 
 smoke: $(DEV_STAMP)  ## a few training steps, export and parity check
 	$(BIN)/python -m toolkit smoke
+
+bench: $(DEV_STAMP)  ## full benchmark vs the peers; writes bench/results.json and bench/RESULTS.md
+	$(BIN)/python -m bench --mode full
+
+bench-quick: $(DEV_STAMP)  ## the same in a few minutes (fewer repeats, fewer HTTP requests)
+	$(BIN)/python -m bench --mode quick
 
 openapi: $(DEV_STAMP)  ## regenerate openapi.yaml from the app
 	$(BIN)/python -m service.api.export_openapi openapi.yaml

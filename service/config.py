@@ -9,8 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 MEBIBYTE = 1024 * 1024
@@ -41,11 +41,68 @@ class Settings(BaseSettings):
 
     onnx_intra_op_threads: Annotated[int, Field(ge=0)] = 1
     """Threads per ONNX Runtime session call; 0 lets ONNX Runtime choose."""
-    max_batch_segments: Annotated[int, Field(gt=0)] = 64
-    """Largest number of segments sent to the model in one call (long audio is chunked)."""
+    max_batch_segments: Annotated[int, Field(gt=0)] = 8
+    """Largest number of segments per model call: long audio is chunked so that the memory of
+    one call stays bounded (ONNX Runtime's buffers grow with the batch and are kept)."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+
+    # Batch jobs (docs/jobs.md)
+    redis_url: str | None = None
+    """Redis/Valkey for batch jobs; unset: ``python -m service`` starts the embedded Valkey."""
+    redis_timeout_s: Annotated[float, Field(gt=0.0)] = 5.0
+    """Connect and command timeout of the API's Redis calls (jobs answer 503 after it)."""
+    job_queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = "ser-jobs"
+    """RQ queue name shared by the API and its workers."""
+    job_max_files: Annotated[int, Field(gt=0)] = 1000
+    job_max_audio_bytes: Annotated[int, Field(gt=0)] = 200 * MEBIBYTE
+    """Largest total of audio bytes in one job (after unpacking an archive); kept in Redis."""
+    job_result_ttl_s: Annotated[int, Field(gt=0)] = 24 * 3600
+    """How long a finished or canceled job's status and results are kept."""
+    job_pending_ttl_s: Annotated[int, Field(gt=0)] = 7 * 24 * 3600
+    """How long an unfinished job (and its audio) may wait before it expires."""
+    job_timeout_base_s: Annotated[float, Field(gt=0.0)] = 30.0
+    job_timeout_per_audio_s: Annotated[float, Field(ge=0.0)] = 2.0
+    """Per-file time limit = base + per_audio x audio duration (seconds)."""
+    job_max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    """Attempts per file when a worker crashes, times out or hits a server fault."""
+    job_heartbeat_s: Annotated[int, Field(ge=1)] = 10
+    """How often a worker proves it is alive while it processes a file."""
+    job_abandoned_after_s: Annotated[int, Field(ge=1)] = 30
+    """A file whose worker missed its heartbeat by this long is retried elsewhere."""
+    job_maintenance_interval_s: Annotated[int, Field(ge=1)] = 15
+    """How often workers look for abandoned files."""
+    job_callback_hosts: Annotated[frozenset[str], NoDecode] = frozenset()
+    """Host names a job's ``callback_url`` may point at (comma-separated); empty: none."""
+    job_callback_secret: SecretStr | None = None
+    """HMAC-SHA256 key signing callback bodies; required when callback hosts are set."""
+    job_callback_timeout_s: Annotated[float, Field(gt=0.0)] = 5.0
+    job_callback_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    embedded_redis_dir: Path = REPOSITORY_ROOT / "var" / "valkey"
+    """Data directory (append-only file) of the embedded Valkey."""
+    embedded_redis_port: Annotated[int, Field(ge=1, le=65535)] = 6399
+    embedded_workers: Annotated[int, Field(ge=0, le=64)] = 1
+    """Supervised workers ``python -m service`` starts beside the embedded Valkey."""
+
+    @field_validator("job_callback_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(host.strip().lower() for host in value.split(",") if host.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _callbacks_are_signed(self) -> Settings:
+        if self.job_callback_hosts and self.job_callback_secret is None:
+            raise ValueError(
+                "SER_JOB_CALLBACK_HOSTS is set but SER_JOB_CALLBACK_SECRET is not: callbacks "
+                "must be signed; set a secret of at least 16 characters"
+            )
+        secret = self.job_callback_secret
+        if secret is not None and len(secret.get_secret_value()) < 16:
+            raise ValueError("SER_JOB_CALLBACK_SECRET must be at least 16 characters")
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -143,6 +143,78 @@ class MethodNotAllowed(InputError):
     title = "Method not allowed"
 
 
+class TooManyFiles(InputError):
+    code = "too_many_files"
+    status = 413
+    title = "Too many files in one job"
+
+
+class JobTooLarge(InputError):
+    code = "job_too_large"
+    status = 413
+    title = "Job audio too large"
+
+
+class InvalidArchive(InputError):
+    code = "invalid_archive"
+    status = 422
+    title = "Archive could not be read"
+
+
+class CallbackNotAllowed(InputError):
+    code = "callback_not_allowed"
+    status = 422
+    title = "Callback URL not allowed"
+
+
+class InvalidIdempotencyKey(InputError):
+    code = "invalid_idempotency_key"
+    status = 400
+    title = "Malformed Idempotency-Key header"
+
+
+class IdempotencyKeyReused(InputError):
+    code = "idempotency_key_reused"
+    status = 422
+    title = "Idempotency-Key already used for a different request"
+
+
+class JobNotFound(InputError):
+    code = "job_not_found"
+    status = 404
+    title = "No such job"
+
+
+class JobAlreadyFinished(InputError):
+    code = "job_already_finished"
+    status = 409
+    title = "Job already finished"
+
+
+class QueueUnavailable(ServiceError):
+    """The job queue (Redis) cannot be reached or is not configured; /predict is unaffected."""
+
+    code = "queue_unavailable"
+    status = 503
+    title = "Batch-job queue unavailable"
+
+
+class ModelUnavailable(ServiceError):
+    """A worker does not serve the model (name, version and sha256) a job was submitted for."""
+
+    code = "model_unavailable"
+    status = 503
+    title = "Model not available on the worker"
+
+
+class ProcessingFailed(ServiceError):
+    """A file of a batch job failed on every attempt (worker crash, time limit, server fault)."""
+
+    code = "processing_failed"
+    status = 500
+    title = "File could not be processed"
+
+
 class ModelLoadError(Exception):
     """A model directory breaks the manifest contract; raised at start-up, never per request.
 

@@ -6,11 +6,23 @@ its own :class:`~prometheus_client.CollectorRegistry`, so tests can build severa
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 AUDIO_DURATION_BUCKETS_S = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0)
 UNMATCHED_ROUTE = "unmatched"
+_log = logging.getLogger(__name__)
 
 
 class ServiceMetrics:
@@ -72,3 +84,87 @@ class ServiceMetrics:
         """Record one pipeline run's stage timings (milliseconds) in seconds."""
         for stage, duration_ms in timing_ms.items():
             self.stage_duration_seconds.labels(stage=stage).observe(duration_ms / 1000.0)
+
+
+@dataclass(frozen=True)
+class HistogramSnapshot:
+    """Cumulative ``(upper bound, count)`` pairs ending with ``("+Inf", count)``, and the sum."""
+
+    buckets: Sequence[tuple[str, int]]
+    sum_s: float
+
+
+@dataclass(frozen=True)
+class JobQueueSnapshot:
+    """The batch-job figures, read from Redis at scrape time (shared by every API and worker)."""
+
+    queue_depth: int
+    workers: int
+    jobs_by_state: dict[str, int]
+    files_succeeded: int
+    files_failed: int
+    files_retried: int
+    file_duration: HistogramSnapshot
+    job_duration: HistogramSnapshot
+
+
+class JobQueueCollector(Collector):
+    """Job metrics computed when ``/metrics`` is scraped: ``snapshot`` gives ``None`` when the
+    queue cannot be read, and only ``ser_job_queue_up 0`` is exposed then.
+
+    The figures are cluster-wide (they live in Redis), so every API replica reports the same
+    values: aggregate them with ``max``, not ``sum``.
+    """
+
+    def __init__(self, snapshot: Callable[[], JobQueueSnapshot | None]) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> list[Metric]:
+        return []  # no collection at registration time (Redis may be down then)
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self._safe_snapshot()
+        up = GaugeMetricFamily("ser_job_queue_up", "1 when the job queue answered this scrape")
+        up.add_metric([], 0.0 if snapshot is None else 1.0)
+        yield up
+        if snapshot is not None:
+            yield from _job_metrics(snapshot)
+
+    def _safe_snapshot(self) -> JobQueueSnapshot | None:
+        try:
+            return self._snapshot()
+        except Exception:
+            _log.warning("job queue metrics unavailable", exc_info=True)
+            return None
+
+
+def _job_metrics(snapshot: JobQueueSnapshot) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "ser_job_queue_depth", "Files waiting on the queue", value=snapshot.queue_depth
+    )
+    yield GaugeMetricFamily("ser_job_workers", "Workers registered", value=snapshot.workers)
+    by_state = GaugeMetricFamily("ser_jobs", "Jobs kept in Redis, by state", labels=["state"])
+    for state, count in snapshot.jobs_by_state.items():
+        by_state.add_metric([state], count)
+    yield by_state
+    files = CounterMetricFamily("ser_job_files", "Files of jobs by outcome", labels=["outcome"])
+    files.add_metric(["succeeded"], snapshot.files_succeeded)
+    files.add_metric(["failed"], snapshot.files_failed)
+    yield files
+    yield CounterMetricFamily(
+        "ser_job_file_retries",
+        "Files started again after a worker crash, a time limit or a server fault",
+        value=snapshot.files_retried,
+    )
+    yield _histogram(
+        "ser_job_duration_seconds", "Submission to end of finished jobs", snapshot.job_duration
+    )
+    yield _histogram(
+        "ser_job_file_duration_seconds", "Worker time per file of a job", snapshot.file_duration
+    )
+
+
+def _histogram(name: str, documentation: str, snapshot: HistogramSnapshot) -> Metric:
+    return HistogramMetricFamily(
+        name, documentation, buckets=list(snapshot.buckets), sum_value=snapshot.sum_s
+    )

@@ -154,3 +154,111 @@ class Problem(_Schema):
     code: str
     request_id: str | None = None
     instance: str | None = None
+
+
+class SalientRegion(_Schema):
+    """A time span and frequency band whose occlusion lowered the predicted label the most."""
+
+    start_s: Annotated[float, Field(ge=0.0)]
+    end_s: Annotated[float, Field(ge=0.0)]
+    low_hz: Annotated[float, Field(ge=0.0)]
+    high_hz: Annotated[float, Field(ge=0.0)]
+    weight: Annotated[float, Field(ge=0.0, le=1.0, description="Share of the total saliency")]
+
+
+class TimeSpan(_Schema):
+    """A stretch of the recording, in seconds from its start."""
+
+    start_s: Annotated[float, Field(ge=0.0)]
+    end_s: Annotated[float, Field(ge=0.0)]
+
+
+class CueReference(_Schema):
+    """Neutral-speech norm of a cue: mean and standard deviation over clips, in the cue's unit."""
+
+    mean: float
+    std: float
+    count: int = Field(description="Neutral clips the norm was computed from")
+
+
+class ExplainedCue(_Schema):
+    """One acoustic cue inside the salient regions, elsewhere, and against its references."""
+
+    name: str
+    unit: str
+    value: float | None = Field(description="Inside the salient regions; null if unmeasurable")
+    value_elsewhere: float | None = Field(description="In the rest of the speech")
+    reference: CueReference | None
+    z: float | None = Field(description="(value - reference.mean) / reference.std")
+    expected: Literal["higher", "lower", "either"] = Field(
+        description="Direction vocal-emotion research expects for the predicted label"
+    )
+    consistent: bool | None = Field(description="z points the expected way; null if not judged")
+    source: str = Field(description="Citation of the expected direction (empty: none stated)")
+    source_parameter: str = Field(description="The source's own name for the parameter")
+
+
+class CueCheck(_Schema):
+    """One cue's expected direction for a label and whether the salient regions agree."""
+
+    name: str
+    expected: Literal["higher", "lower", "either"]
+    consistent: bool | None
+    source: str
+
+
+class LabelEvidence(_Schema):
+    """How consistent the salient-region cues are with the expert table for one label."""
+
+    label: str
+    probability: Annotated[float, Field(ge=0.0, le=1.0)]
+    consistency_score: float | None = Field(
+        description="Share of compared cues pointing the expected way; null if none compared"
+    )
+    cues_compared: int
+    cues_consistent: int
+    cues: list[CueCheck]
+
+
+class NormsUsed(_Schema):
+    """Which neutral-speech norms the z-scores use."""
+
+    group: Literal["female", "male", "pooled"]
+    source: str
+
+
+class SaliencyMethod(_Schema):
+    """How the saliency was computed."""
+
+    method: str
+    fill: str
+    time_tiles: int
+    frequency_bands: int
+    attention: bool = Field(description="Weighted by the model's frame attention")
+    model_calls: int
+
+
+class Explanation(_Schema):
+    """Why the model chose its label: salient regions, cues, references, consistency."""
+
+    label: str
+    regions: list[SalientRegion]
+    cue_spans: list[TimeSpan] = Field(
+        description="Where the cue values were measured: the regions' time spans, widened by "
+        "the next most salient slices when too few cues were measurable there"
+    )
+    cues: list[ExplainedCue]
+    consistency_score: float | None
+    cues_compared: int
+    runner_up: LabelEvidence | None
+    norms: NormsUsed
+    saliency: SaliencyMethod
+    summary: str
+    notes: list[str]
+    timing_ms: dict[str, float]
+
+
+class ExplainResponse(PredictResponse):
+    """The answer of ``POST /explain``: the ``/predict`` answer plus its explanation."""
+
+    explanation: Explanation

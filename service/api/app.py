@@ -9,16 +9,23 @@ from fastapi import FastAPI
 from service import __version__
 from service.api.middleware import RequestContextMiddleware
 from service.api.problems import install_problem_handlers
-from service.api.routes import health, models, predict
+from service.api.routes import explain, health, jobs, models, predict
 from service.config import Settings, get_settings
 from service.inference.registry import ModelRegistry, load_registry
-from service.metrics import ServiceMetrics
+from service.jobs.manager import JobManager
+from service.metrics import JobQueueCollector, ServiceMetrics
 
 _log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    registry: ModelRegistry | None = None,
+    job_manager: JobManager | None = None,
+) -> FastAPI:
     """Build the ASGI app; loads and validates every model before it returns.
+
+    The job queue (``SER_REDIS_URL``) is connected lazily: Redis being down never stops start-up.
 
     Raises:
         ModelLoadError: a model breaks its contract (start-up stops; nothing is served).
@@ -32,6 +39,8 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.settings = settings
     app.state.registry = registry
     app.state.metrics = metrics
+    app.state.jobs = job_manager or JobManager.from_settings(settings)
+    metrics.registry.register(JobQueueCollector(app.state.jobs.snapshot))
     for model in registry:
         manifest = model.manifest
         metrics.model_info.labels(
@@ -55,7 +64,7 @@ def build_api(metrics: ServiceMetrics) -> FastAPI:
         description="Emotion, affect and mixed-emotion estimates from speech, served from "
         "ONNX models. Errors are application/problem+json with a stable `code`.",
     )
-    for router in (predict.router, models.router, health.router):
+    for router in (predict.router, explain.router, jobs.router, models.router, health.router):
         app.include_router(router)
     install_problem_handlers(app, metrics)
     return app

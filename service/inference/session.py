@@ -41,7 +41,7 @@ class OnnxModel:
         self.manifest: Manifest = read_manifest(model_dir)
         self.path = model_dir / self.manifest.file
         _check_sha256(self.path, self.manifest.sha256)
-        self._session = _build_session(self.path, intra_op_threads)
+        self._session = build_session(self.path, intra_op_threads)
         self._head_outputs = self.manifest.heads.output_names()
         _check_graph(self._session, self.manifest, self.path)
         self._dry_run()
@@ -98,7 +98,7 @@ def _check_sha256(path: Path, expected_hex: str) -> None:
         )
 
 
-def _build_session(path: Path, intra_op_threads: int) -> ort.InferenceSession:
+def build_session(path: Path, intra_op_threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1

@@ -1,0 +1,118 @@
+"""Submitting jobs, waiting for them and comparing their results with ``/predict``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from redis import Redis
+from rq import Queue, Worker
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+
+from tests.data_paths import shared_data_dir
+
+FINAL = {"succeeded", "failed", "canceled"}
+VOLATILE = ("request_id", "timing_ms")
+
+
+def ravdess_clips(count: int, start: int = 0) -> list[Path]:
+    """``count`` real RAVDESS clips in a fixed order."""
+    clips = sorted((shared_data_dir() / "ravdess" / "audio").glob("*.flac"))
+    assert len(clips) >= start + count, "not enough RAVDESS clips in the shared data"
+    return clips[start : start + count]
+
+
+def as_parts(paths: list[Path]) -> list[tuple[str, tuple[str, bytes]]]:
+    return [("file", (path.name, path.read_bytes())) for path in paths]
+
+
+def submit(
+    client: httpx.Client,
+    parts: list[tuple[str, tuple[str, bytes]]],
+    expected_status: int = 202,
+    **kwargs: Any,
+) -> httpx.Response:
+    response = client.post("/jobs", files=parts, **kwargs)
+    assert response.status_code == expected_status, response.text
+    return response
+
+
+def job_status(client: httpx.Client, job_id: str) -> dict[str, Any] | None:
+    """The job's status, or ``None`` while the queue is unavailable (503, e.g. Redis restarting)."""
+    response = client.get(f"/jobs/{job_id}")
+    if response.status_code == 503:
+        assert response.json()["code"] == "queue_unavailable"
+        return None
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_for(client: httpx.Client, job_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    """Poll ``GET /jobs/{id}`` until the job ends; its last status."""
+    deadline_s = time.monotonic() + timeout_s
+    while True:
+        body = job_status(client, job_id)
+        if body is not None and body["status"] in FINAL:
+            return body
+        assert time.monotonic() < deadline_s, f"job did not end in {timeout_s} s: {body}"
+        time.sleep(0.1)
+
+
+def wait_for_progress(client: httpx.Client, job_id: str, done: int, timeout_s: float = 60.0) -> int:
+    """Poll until at least ``done`` files have an outcome; how many had then."""
+    deadline_s = time.monotonic() + timeout_s
+    while True:
+        body = job_status(client, job_id)
+        if body is not None and body["progress"]["done"] >= done:
+            return int(body["progress"]["done"])
+        assert time.monotonic() < deadline_s, f"job {job_id} did not reach {done} files"
+        time.sleep(0.02)
+
+
+def stable(body: dict[str, Any]) -> dict[str, Any]:
+    """A /predict body without what differs between two calls (request id, timings)."""
+    return {key: value for key, value in body.items() if key not in VOLATILE}
+
+
+def predict(client: httpx.Client, name: str, data: bytes, **params: str) -> dict[str, Any]:
+    response = client.post("/predict", files={"file": (name, data)}, params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    return body
+
+
+def kill_mid_file(worker_pid: int, redis: Redis, queue: str, timeout_s: float = 30.0) -> list[int]:
+    """SIGKILL a worker and its work horse once the horse has started a file (RQ status
+    ``started``, set by the horse itself): a crash in the middle of the analysis.
+
+    Returns:
+        The pids killed (the worker's first).
+    """
+    rq_queue = Queue(queue, connection=redis)
+    name = next(w.name for w in Worker.all(queue=rq_queue) if w.pid == worker_pid)
+    parent = psutil.Process(worker_pid)
+    deadline_s = time.monotonic() + timeout_s
+    while time.monotonic() < deadline_s:
+        for job_id in StartedJobRegistry(queue=rq_queue).get_job_ids(cleanup=False):
+            job = Job.fetch(job_id, connection=redis)
+            if job.worker_name == name and job.get_status() == "started" and parent.children():
+                victims = [parent, *parent.children(recursive=True)]
+                for victim in victims:
+                    victim.kill()
+                psutil.wait_procs(victims, timeout=10)
+                return [victim.pid for victim in victims]
+        time.sleep(0.005)
+    raise AssertionError("the worker never started a file")

@@ -1,0 +1,53 @@
+"""CI smoke run, and consistency of the shipped models (sha256, card figures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.inference.manifest import read_manifest
+from toolkit.card import CARD_FILE, render_card
+from toolkit.export import sha256_of
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+SHIPPED = sorted(p.parent for p in MODELS_DIR.glob("ser-compact*/*/manifest.json"))
+
+
+@pytest.mark.slow
+def test_smoke_trains_exports_and_matches(tmp_path: Path) -> None:
+    from toolkit.train.smoke import run_smoke
+
+    diffs = run_smoke(tmp_path)
+    assert max(diffs.values()) <= 1e-4
+    assert (tmp_path / "model.onnx").is_file() and (tmp_path / "model.int8.onnx").is_file()
+
+
+def test_a_model_is_shipped() -> None:
+    assert SHIPPED, "no models/ser-compact*/<version>/manifest.json"
+
+
+@pytest.mark.parametrize("model_dir", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_manifest_sha256_matches_file(model_dir: Path) -> None:
+    manifest = read_manifest(model_dir)
+    assert sha256_of(model_dir / manifest.file) == manifest.sha256
+
+
+@pytest.mark.parametrize("model_dir", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_card_figures_equal_results_json(model_dir: Path) -> None:
+    manifest = read_manifest(model_dir)
+    results = json.loads((model_dir / "results.json").read_text())
+    card = (model_dir / CARD_FILE).read_text(encoding="utf-8")
+    assert card == render_card(manifest, results)
+
+
+@pytest.mark.parametrize("model_dir", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_manifest_metrics_come_from_results(model_dir: Path) -> None:
+    from toolkit.package import headline_metrics
+
+    manifest = read_manifest(model_dir)
+    results = json.loads((model_dir / "results.json").read_text())
+    assert manifest.metrics == headline_metrics(results, results["shipped"]["variant"])
+    assert (model_dir / "folds.json").is_file()
+    assert (model_dir / manifest.file).stat().st_size <= 25 * 2**20

@@ -1,0 +1,148 @@
+"""Losses, batching, augmentation, configuration and the fold plan."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F  # noqa: N812
+
+from toolkit.data import load_corpus, neutral_point
+from toolkit.train import losses
+from toolkit.train.augment import AugmentConfig, Augmenter
+from toolkit.train.config import FoldConfig, load_config
+from toolkit.train.dataset import (
+    load_clips,
+    octant_class_weights,
+    octant_targets,
+    pad_batch,
+    shuffled_batches,
+)
+from toolkit.train.plan import all_runs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_soft_kl_is_zero_for_matching_distribution() -> None:
+    target = torch.tensor([[0.7, 0.2, 0.1]])
+    assert float(losses.soft_kl(target.log(), target)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_focal_with_gamma_zero_is_cross_entropy() -> None:
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    labels = torch.tensor([0, 2])
+    one_hot = F.one_hot(labels, 3).float()
+    assert float(losses.soft_focal(logits, one_hot, 0.0)) == pytest.approx(
+        float(F.cross_entropy(logits, labels)), rel=1e-6
+    )
+    assert float(losses.soft_focal(logits, one_hot, 2.0)) < float(F.cross_entropy(logits, labels))
+
+
+def test_supcon_matches_hand_computation() -> None:
+    features = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    value = losses.supervised_contrastive(features, labels, temperature=1.0)
+    # anchors 0 and 1: positive similarity 1, negative 0 -> -log(e / (e + 1)); anchor 2 has none
+    assert float(value) == pytest.approx(-math.log(math.e / (math.e + 1)), rel=1e-5)
+
+
+def test_ccc_loss_zero_for_identical_and_two_for_negated() -> None:
+    values = torch.tensor([[0.1, 0.2, 0.3], [0.5, 0.6, 0.9], [0.9, 0.1, 0.4]])
+    assert float(losses.ccc_loss(values, values)) == pytest.approx(0.0, abs=1e-5)
+    mirrored = 2.0 * values.mean(dim=0) - values  # same mean and variance, CCC -1
+    assert float(losses.ccc_loss(mirrored, values)) == pytest.approx(2.0, abs=1e-4)
+
+
+def test_octant_weight_falls_from_one_to_one_hundredth() -> None:
+    assert losses.octant_weight(0, 1.0, 0.01, 10) == pytest.approx(1.0)
+    assert losses.octant_weight(5, 1.0, 0.01, 10) == pytest.approx(0.1)
+    assert losses.octant_weight(10, 1.0, 0.01, 10) == pytest.approx(0.01)
+    assert losses.octant_weight(30, 1.0, 0.01, 10) == pytest.approx(0.01)
+
+
+def test_octant_cross_entropy_ignores_neutral_rows() -> None:
+    logits = torch.zeros(2, 8)
+    value = losses.octant_cross_entropy(logits, torch.tensor([-1, 3]), torch.ones(8))
+    assert float(value) == pytest.approx(math.log(8), rel=1e-6)
+
+
+def test_center_loss_zero_at_centres() -> None:
+    center = losses.CenterLoss(3, 2)
+    with torch.no_grad():
+        center.centres.copy_(torch.tensor([[0.0, 1.0], [2.0, 0.0], [1.0, 1.0]]))
+    assert float(center(torch.tensor([[2.0, 0.0]]), torch.tensor([1]))) == 0.0
+    assert float(center(torch.tensor([[0.0, 0.0]]), torch.tensor([1]))) == pytest.approx(2.0)
+
+
+def test_shuffled_batches_cover_every_index_once() -> None:
+    batches = shuffled_batches(100, 16, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(100))
+    assert max(len(b) for b in batches) == 16
+
+
+def test_pad_batch_pads_with_zeros() -> None:
+    batch, lengths = pad_batch([np.ones(3, np.float32), np.ones(5, np.float32)])
+    assert batch.shape == (2, 5) and lengths.tolist() == [3, 5]
+    assert float(batch[0, 3:].abs().sum()) == 0.0
+
+
+def test_default_config_loads_with_overrides() -> None:
+    config = load_config(
+        REPO / "toolkit/configs/default.toml", ["optim.epochs=3", "model.pooling='mean'"]
+    )
+    assert config.optim.epochs == 3 and config.model.pooling == "mean"
+    assert config.model.compact.stem_channels == (16, 32, 48)
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_config(REPO / "toolkit/configs/default.toml", ["optim.epoch=3"])
+
+
+def test_plan_tests_every_speaker_once_and_never_trains_on_it() -> None:
+    utterances = load_corpus("ravdess") + load_corpus("emodb")
+    plan = all_runs(utterances, FoldConfig())
+    folds = [run for name, run in plan.items() if name.startswith("fold")]
+    tested = [k for run in folds for k in run.test_speakers]
+    assert sorted(tested) == sorted({u.speaker_key for u in utterances})
+    for run in plan.values():
+        roles = [set(run.train_speakers), set(run.validation_speakers), set(run.test_speakers)]
+        assert not (roles[0] & roles[1]) and not (roles[0] & roles[2]) and not (roles[1] & roles[2])
+    assert sum(k.startswith("ravdess") for k in folds[0].test_speakers) == 4
+    assert sum(k.startswith("emodb") for k in folds[0].test_speakers) == 2
+    cross = plan["cross_ravdess_to_emodb"]
+    assert all(k.startswith("ravdess") for k in cross.train_speakers)
+    assert len(cross.test_speakers) == 8
+
+
+def test_augmenter_keeps_targets_valid() -> None:
+    emodb = load_corpus("emodb")
+    utterances = [u for u in emodb if u.speaker == "03"][:6] + [
+        u for u in emodb if u.speaker == "08"
+    ][:6]
+    neutral = neutral_point()
+    clips = load_clips(utterances, 32_000, neutral)
+    config = AugmentConfig(eam_probability=1.0, noise_probability=1.0, speed_probability=1.0)
+    augmenter = Augmenter(config, clips, seed=0)
+    for index in range(len(clips)):
+        example = augmenter.example(index)
+        assert example.acted.sum() == pytest.approx(1.0, abs=1e-5)
+        assert example.soft.sum() == pytest.approx(1.0, abs=1e-5)
+        assert np.all((example.affect >= 0) & (example.affect <= 1))
+        assert np.abs(example.waveform).max() <= 1.0
+        assert (
+            abs(example.waveform.size - clips.waveforms[index].size)
+            <= clips.waveforms[index].size / 9 + 1
+        )
+
+
+def test_octant_targets_mark_neutral_point() -> None:
+    neutral = neutral_point()
+    affect = np.array([neutral, (0.9, 0.9, 0.9)])
+    assert octant_targets(affect, neutral).tolist() == [-1, 0]
+
+
+def test_octant_class_weights_absent_octants_get_one() -> None:
+    weights = octant_class_weights(np.array([0, 0, 0, 3, -1]))
+    assert weights[0] == pytest.approx(0.5) and weights[3] == pytest.approx(1.5)
+    assert weights[[1, 2, 4, 5, 6, 7]].tolist() == [1.0] * 6

@@ -1,0 +1,90 @@
+"""Evaluation helpers and the model card renderer (pure functions, small arrays)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from service.labels import CANONICAL_LABELS
+from toolkit.card import target_rows
+from toolkit.evaluate import (
+    classification_figures,
+    fit_distribution_temperature,
+    normalised_entropy,
+)
+from toolkit.train.predict import restricted_argmax
+
+
+def _index(label: str) -> int:
+    return CANONICAL_LABELS.index(label)
+
+
+def test_restricted_argmax_never_picks_a_label_outside_the_corpus() -> None:
+    logits = np.zeros((1, 9))
+    logits[0, _index("bored")] = 10.0
+    logits[0, _index("sad")] = 1.0
+    assert restricted_argmax(logits, ["neutral", "sad", "calm"]).tolist() == [_index("sad")]
+
+
+def test_classification_figures_use_only_allowed_labels() -> None:
+    true = np.array([_index("sad"), _index("sad"), _index("calm"), _index("angry")])
+    logits = np.zeros((4, 9))
+    logits[0, _index("sad")] = 1
+    logits[1, _index("calm")] = 1
+    logits[2, _index("calm")] = 1
+    logits[3, _index("angry")] = 1
+    figures = classification_figures(true, logits, ["sad", "angry"])
+    assert figures["n_clips"] == 3  # the calm clip is not in the label set
+    # clip 1 predicts calm, outside the set: the restricted argmax picks sad or angry (tie -> sad)
+    assert figures["ua"] == pytest.approx(1.0)
+    assert figures["confusion"] == [[2, 0], [0, 1]]
+
+
+def test_normalised_entropy_bounds() -> None:
+    uniform = np.full((1, 9), 1 / 9)
+    certain = np.eye(9)[:1]
+    assert normalised_entropy(uniform)[0] == pytest.approx(1.0)
+    assert normalised_entropy(certain)[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_distribution_temperature_recovers_the_scaling() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(200, 9)) * 3
+    targets = softmax(logits / 2.0, axis=1)
+    assert fit_distribution_temperature(logits, targets) == pytest.approx(2.0, rel=1e-3)
+
+
+def test_target_rows_mark_missed_and_met() -> None:
+    metrics = {"ravdess_ua_8class": 0.61, "emodb_ua_7class": 0.5, "ece_after_temperature": 0.04}
+    block = {
+        "noise_ua": {"clean": {"ravdess": 0.6}, "white_10dB": {"ravdess": 0.45}},
+        "ldl": {
+            "emodb": {
+                "model": {
+                    "chebyshev": 0.1,
+                    "clark": 1,
+                    "canberra": 1,
+                    "kl": 0.1,
+                    "cosine": 0.9,
+                    "intersection": 0.9,
+                },
+                "prior_baseline": {
+                    "chebyshev": 0.2,
+                    "clark": 2,
+                    "canberra": 2,
+                    "kl": 0.2,
+                    "cosine": 0.5,
+                    "intersection": 0.5,
+                },
+            }
+        },
+    }
+    rows = {row[0]: row for row in target_rows(metrics, block)}
+    assert rows["RAVDESS 8-class UA"][3] == "met"
+    assert rows["EmoDB 7-class UA"][3] == "**missed**"
+    assert rows["ECE after temperature scaling"][3] == "met"
+    assert rows["ravdess UA drop at 10 dB white noise"][1] == "15.0 points"
+    assert rows["ravdess UA drop at 10 dB white noise"][3] == "**missed**"
+    assert rows["emodb LDL metrics better than the training prior"][1] == "6 of 6"
+    assert rows["RAVDESS 6 shared classes UA"][1] == "not measured"

@@ -1,0 +1,377 @@
+"""MODEL_CARD.md, rendered only from ``results.json`` and the manifest (never typed by hand).
+
+``render_card`` is a pure function of its inputs, so a test can re-render the card from the
+shipped ``results.json`` and ``manifest.json`` and compare it with the shipped file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from service.inference.manifest import Manifest
+
+CARD_FILE = "MODEL_CARD.md"
+
+TARGETS: tuple[tuple[str, str, float, str], ...] = (
+    ("ravdess_ua_8class", "RAVDESS 8-class UA", 0.60, ">="),
+    ("ravdess_ua_6shared", "RAVDESS 6 shared classes UA", 0.65, ">="),
+    ("emodb_ua_7class", "EmoDB 7-class UA", 0.70, ">="),
+    (
+        "cross_ravdess_to_emodb_ua_6shared",
+        "Cross-corpus RAVDESS -> EmoDB UA (6 shared)",
+        0.40,
+        ">=",
+    ),
+    (
+        "cross_emodb_to_ravdess_ua_6shared",
+        "Cross-corpus EmoDB -> RAVDESS UA (6 shared)",
+        0.40,
+        ">=",
+    ),
+    ("ece_after_temperature", "ECE after temperature scaling", 0.05, "<="),
+)
+"""Targets of the task brief: (metric key, description, threshold, direction)."""
+NOISE_TARGET_POINTS = 0.10
+"""10 dB SNR must stay within 10 UA points of clean (task brief)."""
+
+
+def pct(value: float | None) -> str:
+    """0.6123 -> '61.2 %'; None -> 'n/a'."""
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def target_rows(metrics: dict[str, float], block: dict[str, Any]) -> list[list[str]]:
+    """One row per target: measured value, target, met or missed."""
+    rows = []
+    for key, description, threshold, direction in TARGETS:
+        value = metrics.get(key)
+        if value is None:
+            rows.append(
+                [description, "not measured", f"{direction} {pct(threshold)}", "not measured"]
+            )
+            continue
+        met = value >= threshold if direction == ">=" else value <= threshold
+        rows.append(
+            [
+                description,
+                pct(value),
+                f"{direction} {pct(threshold)}",
+                "met" if met else "**missed**",
+            ]
+        )
+    noise = block.get("noise_ua", {})
+    for corpus in sorted(noise.get("clean", {})):
+        for kind in ("white", "pink", "babble"):
+            condition = f"{kind}_10dB"
+            if corpus in noise.get(condition, {}):
+                drop = noise["clean"][corpus] - noise[condition][corpus]
+                met = drop <= NOISE_TARGET_POINTS
+                rows.append(
+                    [
+                        f"{corpus} UA drop at 10 dB {kind} noise",
+                        f"{100 * drop:.1f} points",
+                        "<= 10.0 points",
+                        "met" if met else "**missed**",
+                    ]
+                )
+    for corpus, figures in block.get("ldl", {}).items():
+        better = _ldl_better(figures)
+        rows.append(
+            [
+                f"{corpus} LDL metrics better than the training prior",
+                f"{better} of 6",
+                "6 of 6",
+                "met" if better == 6 else "**missed**",
+            ]
+        )
+    return rows
+
+
+LOWER_IS_BETTER = ("chebyshev", "clark", "canberra", "kl")
+
+
+def _ldl_better(figures: dict[str, dict[str, float]]) -> int:
+    model, prior = figures["model"], figures["prior_baseline"]
+    return sum(
+        (model[k] < prior[k]) if k in LOWER_IS_BETTER else (model[k] > prior[k]) for k in model
+    )
+
+
+def classification_section(corpus: str, figures: dict[str, Any]) -> list[str]:
+    lines = [f"### {corpus}", ""]
+    rows = []
+    for name in ("all_labels", "shared_labels"):
+        f = figures[name]
+        rows.append(
+            [
+                f"{len(f['labels'])} classes ({name.replace('_', ' ')})",
+                str(f["n_clips"]),
+                pct(f["ua"]),
+                pct(f["wa"]),
+                pct(f["macro_f1"]),
+            ]
+        )
+    lines += table(["label set", "clips", "UA", "WA", "macro-F1"], rows)
+    per_fold = ", ".join(pct(v) for v in figures["per_fold_ua"])
+    lines += ["", f"UA per fold (all labels): {per_fold}.", ""]
+    f = figures["all_labels"]
+    lines += ["Recall per class and confusion (rows true, columns predicted):", ""]
+    header = ["true \\ predicted", *f["labels"], "recall"]
+    rows = [
+        [label, *map(str, counts), pct(recall)]
+        for label, counts, recall in zip(f["labels"], f["confusion"], f["recall"], strict=True)
+    ]
+    return lines + table(header, rows) + [""]
+
+
+def fairness_section(in_corpus: dict[str, Any]) -> list[str]:
+    lines = ["## Fairness (per gender)", ""]
+    rows = []
+    for corpus, figures in in_corpus.items():
+        fair = figures["fairness"]
+        if not fair:
+            continue
+        for gender, g in fair["per_gender"].items():
+            rows.append(
+                [corpus, gender, str(g["n_clips"]), pct(g["ua"]), pct(g["macro_f1"]), "", ""]
+            )
+        rows.append(
+            [
+                corpus,
+                "gap",
+                "",
+                "",
+                "",
+                f"{num(fair['tpr_gap_max'])} / {num(fair['tpr_gap_mean'])}",
+                f"{num(fair['demographic_parity_gap_max'])} / "
+                f"{num(fair['demographic_parity_gap_mean'])}",
+            ]
+        )
+    lines += table(
+        [
+            "corpus",
+            "gender",
+            "clips",
+            "UA",
+            "macro-F1",
+            "TPR gap max / mean",
+            "demographic-parity gap max / mean",
+        ],
+        rows,
+    )
+    note = (
+        "TPR gap: per class, |recall(female) - recall(male)| (equal opportunity, Hardt et al. "
+        "2016); demographic parity: per class, |P(pred = c | female) - P(pred = c | male)|."
+    )
+    return [*lines, "", note, ""]
+
+
+def noise_section(noise: dict[str, dict[str, float]]) -> list[str]:
+    corpora = sorted(noise.get("clean", {}))
+    rows = [
+        [condition, *[pct(values.get(c)) for c in corpora]] for condition, values in noise.items()
+    ]
+    return [
+        "## Noise robustness (UA, all labels of each corpus)",
+        "",
+        *table(["condition", *corpora], rows),
+        "",
+        "White and pink noise are synthetic; babble sums 4 clips of other speakers of the "
+        "same corpus. SNR over the whole clip (toolkit/augment/noise.py).",
+        "",
+    ]
+
+
+def ldl_section(ldl_figures: dict[str, Any]) -> list[str]:
+    metrics = ["chebyshev", "clark", "canberra", "kl", "cosine", "intersection"]
+    rows = []
+    for corpus, figures in ldl_figures.items():
+        for source in ("model", "prior_baseline"):
+            rows.append(
+                [corpus, source.replace("_", " "), *[num(figures[source][m]) for m in metrics]]
+            )
+    return [
+        "## Label distributions (distribution head)",
+        "",
+        *table(
+            [
+                "corpus",
+                "predictor",
+                "Chebyshev (lower)",
+                "Clark (lower)",
+                "Canberra (lower)",
+                "KL (lower)",
+                "cosine (higher)",
+                "intersection (higher)",
+            ],
+            rows,
+        ),
+        "",
+        "Targets: EmoDB soft labels from its listener test (recognition share on the acted "
+        "label, the rest spread over the other labels); RAVDESS has no rater votes (one-hot). "
+        "Prior baseline: the mean training soft label of the same corpus (EM2LDL practice).",
+        "",
+    ]
+
+
+def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
+    """The whole card as Markdown, from the manifest and the model directory's results.json.
+
+    ``results["shipped"]`` names the run whose weights ship, the variant (``fp32`` or
+    ``int8``) whose figures the card shows, and the training recipe.
+    """
+    shipped = results["shipped"]
+    variant, run_name, recipe = shipped["variant"], shipped["run"], shipped["recipe"]
+    block = results[variant]
+    latency = block["latency_ms_per_3s_clip_1_thread"]
+    metrics = dict(manifest.metrics)
+    lines = [
+        f"# Model card: {manifest.name} {manifest.version}",
+        "",
+        f"- File: `{manifest.file}`, sha256 `{manifest.sha256}`, "
+        f"{block['model_file_bytes'] / 2**20:.2f} MiB ({variant}).",
+        f"- {manifest.description}",
+        f"- Licence: {manifest.licence}.",
+        f"- Latency: {latency['median']:.2f} ms median, {latency['min']:.2f} ms minimum per 3 s "
+        "clip, batch 1, one thread, ONNX Runtime CPU (`python -m toolkit evaluate` on the "
+        "shared 2-core development machine, other jobs running).",
+        "",
+        "## Intended use",
+        "",
+        "Research and non-commercial prototyping of speech emotion recognition from short "
+        "(0.5-6 s windows) clips of acted-style English or German speech: categorical emotion "
+        "over the 9 canonical labels, a mixed-emotion distribution, valence/arousal/dominance "
+        "and an EmoSphere octant, with calibrated confidence and abstention. Not for decisions "
+        "about people (hiring, health, policing, credit), not for covert monitoring, and not "
+        "for commercial use (RAVDESS licence).",
+        "",
+        "## Training data",
+        "",
+        "- RAVDESS speech, actors 01-20 (1,200 clips, 8 labels incl. calm and surprised; two "
+        "English sentences only; Livingstone & Russo 2018; CC BY-NC-SA 4.0).",
+        "- EmoDB, 8 of 10 speakers (408 clips, 7 labels incl. bored; German; Burkhardt et al. "
+        "2005; CC0-1.0). This copy is altered: every clip is cut to 2.0 s. No figure here is an "
+        "EmoDB benchmark result.",
+        "- Both corpora are acted, studio-quality, by young adult actors: expect lower accuracy "
+        "on spontaneous speech, other languages, children, older speakers and telephone audio.",
+        f"- Shipped weights: run `{run_name}`; its temperatures and abstain threshold were fitted "
+        "on its validation speakers.",
+        "",
+        "## Evaluation protocol",
+        "",
+        results["protocol"] + ".",
+        "",
+        "Runs evaluated: " + ", ".join(f"`{name}`" for name in results["runs_evaluated"]) + ".",
+        "",
+        "## Targets",
+        "",
+        *table(["figure", "measured", "target", "status"], target_rows(metrics, block)),
+        "",
+    ]
+    if "in_corpus" in block:
+        lines += ["## In-corpus results (speaker-independent)", ""]
+        for corpus, figures in block["in_corpus"].items():
+            lines += classification_section(corpus, figures)
+    if block.get("cross_corpus"):
+        lines += ["## Cross-corpus (6 shared labels)", ""]
+        rows = [
+            [
+                direction.replace("_to_", " -> "),
+                str(f["n_clips"]),
+                pct(f["ua"]),
+                pct(f["wa"]),
+                pct(f["macro_f1"]),
+            ]
+            for direction, f in block["cross_corpus"].items()
+        ]
+        lines += [*table(["train -> test", "clips", "UA", "WA", "macro-F1"], rows), ""]
+    if "noise_ua" in block:
+        lines += noise_section(block["noise_ua"])
+    if "in_corpus" in block:
+        lines += fairness_section(block["in_corpus"])
+    if "calibration" in block:
+        cal = block["calibration"]
+        lines += [
+            "## Calibration",
+            "",
+            f"ECE ({cal['bins']} bins, 9-way softmax): {num(cal['ece_before'])} before, "
+            f"{num(cal['ece_after'])} after temperature scaling; NLL {num(cal['nll_before'])} "
+            f"-> {num(cal['nll_after'])} nats. Per-fold temperatures: "
+            + ", ".join(num(t, 2) for t in cal["temperatures"])
+            + f". Shipped temperature: {num(manifest.heads.categorical.temperature, 3)}.",
+            "",
+        ]
+    if "uncertainty" in block:
+        unc = block["uncertainty"]
+        lines += [
+            "## Uncertainty and abstention",
+            "",
+            f"Measure: normalised entropy of the calibrated 9-way softmax. Rule: {unc['rule']}. "
+            f"Shipped threshold: {num(manifest.uncertainty.abstain_threshold)}. On test "
+            f"speakers: abstains on {pct(unc['abstention_rate'])} of clips; accuracy "
+            f"{pct(unc['accuracy_all'])} on all clips, {pct(unc['accuracy_kept'])} on kept "
+            f"clips, {pct(unc['accuracy_abstained'])} on abstained clips.",
+            "",
+        ]
+    if "ldl" in block:
+        lines += ldl_section(block["ldl"])
+    if "affect" in block:
+        aff = block["affect"]
+        ccc = ", ".join(f"{k} {num(v)}" for k, v in aff["ccc"].items())
+        lines += [
+            "## Affect (valence, arousal, dominance) and octants",
+            "",
+            f"CCC: {ccc} (mean {num(aff['ccc_mean'])}). Octant accuracy: "
+            f"{pct(aff['octant_accuracy_from_vad'])} from the affect head, "
+            f"{pct(aff['octant_accuracy_from_head'])} from the octant head "
+            f"({aff['n_clips_with_octant']} clips whose target is not the neutral point). "
+            f"Targets are {aff['targets']}: they measure emotion-category knowledge "
+            "mapped to affect, not rated affect. Neutral point: "
+            f"{manifest.neutral_point.model_dump()}.",
+            "",
+        ]
+    lines += [
+        "## Limitations",
+        "",
+        "- Small training set (28 speakers, two RAVDESS sentences); figures vary by several "
+        "points between folds (see per-fold UA).",
+        "- RAVDESS and EmoDB differ in language, label set and recording; the model sees the "
+        "corpus implicitly and predicts all 9 labels: for audio outside these corpora, labels "
+        "that no corpus shares (calm, surprised, bored) come from one corpus only.",
+        "- Affect and octant outputs are trained on label-derived targets (no rated affect).",
+        "- Gender is the only demographic attribute available; age, accent and language "
+        "effects are unmeasured.",
+        "",
+        "## Recipe",
+        "",
+        "```json",
+        _json(recipe),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=1, sort_keys=True)
+
+
+def write_card(out_dir: Path, manifest: Manifest, results: dict[str, Any]) -> Path:
+    """Render and write ``out_dir/MODEL_CARD.md``."""
+    path = out_dir / CARD_FILE
+    path.write_text(render_card(manifest, results), encoding="utf-8")
+    return path

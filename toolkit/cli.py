@@ -1,0 +1,82 @@
+"""Command line: ``python -m toolkit {train,evaluate,export,package,smoke}``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> None:
+    from toolkit.train.config import load_config
+    from toolkit.train.experiment import train_runs
+
+    config = load_config(Path(args.config), args.set)
+    train_runs(config, Path(args.out), [n for n in args.runs.split(",") if n])
+
+
+def _smoke(args: argparse.Namespace) -> None:
+    from toolkit.train.smoke import run_smoke
+
+    run_smoke(Path(args.out) if args.out else None)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from toolkit.evaluate import evaluate
+
+    names = [n for n in args.runs.split(",") if n] if args.runs else None
+    evaluate(Path(args.run_dir), names, noise=not args.no_noise)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from toolkit.package import package
+
+    for path in package(
+        Path(args.run_dir),
+        args.run,
+        Path(args.models_dir),
+        args.name,
+        args.version,
+        with_int8=not args.no_int8,
+    ):
+        print(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="python -m toolkit")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train runs of the protocol")
+    train.add_argument("--config", default="toolkit/configs/default.toml")
+    train.add_argument("--out", required=True, help="run directory, e.g. runs/default")
+    train.add_argument(
+        "--runs",
+        default="fold0,fold1,fold2,fold3,fold4",
+        help="comma-separated: fold0..fold4, final, cross_ravdess_to_emodb, cross_emodb_to_ravdess",
+    )
+    train.add_argument("--set", action="append", default=[], help="override, e.g. optim.epochs=5")
+    train.set_defaults(handler=_train)
+    evaluate = commands.add_parser("evaluate", help="evaluate trained runs -> results.json")
+    evaluate.add_argument("--run-dir", required=True)
+    evaluate.add_argument(
+        "--runs", default="", help="comma-separated subset (default: all trained)"
+    )
+    evaluate.add_argument("--no-noise", action="store_true", help="skip the noisy conditions")
+    evaluate.set_defaults(handler=_evaluate)
+    export = commands.add_parser("export", help="package a run as models/<name>/<version>/")
+    export.add_argument("--run-dir", required=True)
+    export.add_argument("--run", default="final", help="which run's weights to ship")
+    export.add_argument("--models-dir", default="models")
+    export.add_argument("--name", default="ser-compact")
+    export.add_argument("--version", required=True)
+    export.add_argument("--no-int8", action="store_true")
+    export.set_defaults(handler=_export)
+    smoke = commands.add_parser("smoke", help="few-step train + export + parity (CI)")
+    smoke.add_argument("--out", default="", help="work directory (default: a temp dir)")
+    smoke.set_defaults(handler=_smoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv`` and run the chosen command."""
+    args = build_parser().parse_args(argv)
+    args.handler(args)

@@ -1,0 +1,597 @@
+"""Speaker-independent evaluation of trained runs through ONNX Runtime (what the service runs).
+
+``python -m toolkit evaluate --run-dir runs/default`` exports every trained run of the
+directory to ONNX (fp32 and int8), predicts its validation and test speakers clean and with
+white, pink and babble noise at 20/10/5/0 dB SNR, and writes ``results.json`` with: UA, WA,
+macro-F1 and confusion per corpus (all labels of the corpus, and the 6 shared labels),
+per-fold UA, cross-corpus figures, noise robustness, per-gender recall with TPR and
+demographic-parity gaps, ECE before and after temperature scaling, the six LDL metrics
+against the training-prior baseline, affect CCC and octant accuracy, abstention, int8 figures
+and latency. Predictions of every test clip are pooled over folds: each speaker is tested
+exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+
+from service.labels import AFFECT_DIMENSIONS, CANONICAL_LABELS
+from toolkit.augment.noise import add_noise, babble_noise, pink_noise, white_noise
+from toolkit.data.affect_norms import Affect, neutral_point
+from toolkit.export import export_onnx, quantise_int8, run_onnx, session
+from toolkit.metrics import affect as affect_metrics
+from toolkit.metrics import calibration, classification, ldl
+from toolkit.train.config import parse_config
+from toolkit.train.dataset import ClipSet, load_clips, octant_targets
+from toolkit.train.experiment import (
+    CONFIG_FILE,
+    PLAN_FILE,
+    SAMPLING_RATE_HZ,
+    corpus_labels,
+    load_utterances,
+    log,
+    select,
+)
+from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
+from toolkit.train.plan import SHARED_LABELS, RunSpec
+from toolkit.train.predict import restricted_argmax
+
+NOISE_KINDS: tuple[str, ...] = ("white", "pink", "babble")
+SNRS_DB: tuple[float, ...] = (20.0, 10.0, 5.0, 0.0)
+"""Evaluation noise conditions (the task's protocol)."""
+ABSTAIN_QUANTILE = 0.9
+"""Rule for the abstain threshold: the 90th percentile of the normalised predictive entropy
+on the validation speakers, i.e. the service abstains on about the 10 % least certain clips."""
+ECE_BINS = 15
+"""Guo et al. 2017."""
+BATCH_SIZE = 16
+CALIBRATION_CLIPS = 64
+"""Training clips used to calibrate the int8 activation ranges."""
+LATENCY_CLIP_S = 3.0
+LATENCY_REPEATS = 50
+VARIANTS: tuple[str, ...] = ("fp32", "int8")
+MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+RESULTS_FILE = "results.json"
+PREDICTIONS_FILE = "predictions.npz"
+
+Predictions = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One run's clips by role (train is kept for the LDL prior)."""
+
+    spec: RunSpec
+    train: ClipSet
+    validation: ClipSet
+    test: ClipSet
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+def predict_onnx(model_path: Path, waveforms: Sequence[np.ndarray]) -> Predictions:
+    """Outputs of ``model_path`` for every clip (batched by length), in input order."""
+    sess = session(model_path)
+    order = np.argsort([w.size for w in waveforms], kind="stable")
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(order), BATCH_SIZE):
+        chunk = [waveforms[int(i)] for i in order[start : start + BATCH_SIZE]]
+        lengths = np.array([w.size for w in chunk], dtype=np.int64)
+        batch = np.zeros((len(chunk), int(lengths.max())), dtype=np.float32)
+        for row, w in enumerate(chunk):
+            batch[row, : w.size] = w
+        for name, value in run_onnx(sess, batch, lengths).items():
+            if name != "frame_attention":
+                parts.setdefault(name, []).append(value)
+    inverse = np.argsort(order, kind="stable")
+    return {name: np.concatenate(values)[inverse] for name, values in parts.items()}
+
+
+def noisy_waveforms(clips: ClipSet, pool: ClipSet, kind: str, snr_db: float) -> list[np.ndarray]:
+    """Test clips with ``kind`` noise at ``snr_db``; seeded per clip and condition.
+
+    Babble mixes 4 clips of other speakers of the same corpus taken from ``pool``.
+    """
+    noisy = []
+    for utterance, waveform in zip(clips.utterances, clips.waveforms, strict=True):
+        seed = zlib.crc32(f"{utterance.path.name}|{kind}|{snr_db}".encode())
+        rng = np.random.default_rng(seed)
+        if kind == "white":
+            noise = white_noise(waveform.size, rng)
+        elif kind == "pink":
+            noise = pink_noise(waveform.size, rng)
+        else:
+            others = [
+                w
+                for u, w in zip(pool.utterances, pool.waveforms, strict=True)
+                if u.corpus == utterance.corpus and u.speaker_key != utterance.speaker_key
+            ]
+            noise = babble_noise(others, waveform.size, 4, rng)
+        noisy.append(np.clip(add_noise(waveform, noise, snr_db), -1.0, 1.0))
+    return noisy
+
+
+def calibration_clips(train: ClipSet, seed: int = 0) -> list[np.ndarray]:
+    """``CALIBRATION_CLIPS`` random training clips (int8 calibration; never test speakers)."""
+    rng = np.random.default_rng(seed)
+    count = min(CALIBRATION_CLIPS, len(train))
+    return [train.waveforms[int(i)] for i in rng.choice(len(train), count, replace=False)]
+
+
+def ensure_onnx(run_dir: Path, train: ClipSet) -> dict[str, Path]:
+    """Export ``model.onnx`` and ``model.int8.onnx`` of a run if missing or stale."""
+    checkpoint = run_dir / CHECKPOINT_FILE
+    paths = {variant: run_dir / name for variant, name in MODEL_FILES.items()}
+    stale = [
+        p
+        for p in paths.values()
+        if not p.is_file() or p.stat().st_mtime < checkpoint.stat().st_mtime
+    ]
+    if stale:
+        model, _, _ = load_checkpoint(checkpoint)
+        export_onnx(model, paths["fp32"])
+        quantise_int8(paths["fp32"], paths["int8"], calibration_clips(train))
+        (run_dir / PREDICTIONS_FILE).unlink(missing_ok=True)
+    return paths
+
+
+def _noisy_job(
+    run: RunData, pool: ClipSet, kind: str, snr_db: float
+) -> Callable[[], list[np.ndarray]]:
+    return lambda: noisy_waveforms(run.test, pool, kind, snr_db)
+
+
+def run_predictions(
+    run: RunData, model_paths: Mapping[str, Path], pool: ClipSet, noise: bool, cache: Path
+) -> dict[str, Predictions]:
+    """Predictions keyed ``<variant>/<split>/<condition>``; cached in ``cache`` (npz)."""
+    stored: dict[str, np.ndarray] = dict(np.load(cache)) if cache.is_file() else {}
+    results: dict[str, Predictions] = {}
+    for variant, path in model_paths.items():
+        jobs: list[tuple[str, Callable[[], list[np.ndarray]]]] = [
+            (f"{variant}/validation/clean", lambda: run.validation.waveforms),
+            (f"{variant}/test/clean", lambda: run.test.waveforms),
+        ]
+        if noise and len(run.test):
+            for kind in NOISE_KINDS:
+                for snr in SNRS_DB:
+                    jobs.append(
+                        (f"{variant}/test/{kind}_{snr:g}dB", _noisy_job(run, pool, kind, snr))
+                    )
+        for key, waveforms in jobs:
+            if f"{key}|logits" not in stored and (key.find("/test/") < 0 or len(run.test)):
+                for name, value in predict_onnx(path, waveforms()).items():
+                    stored[f"{key}|{name}"] = value
+            results[key] = {k.split("|")[1]: v for k, v in stored.items() if k.split("|")[0] == key}
+    np.savez_compressed(cache, **stored)  # type: ignore[arg-type]
+    return results
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def label_indices(labels: Sequence[str]) -> np.ndarray:
+    """Indices into ``CANONICAL_LABELS``."""
+    return np.array([CANONICAL_LABELS.index(label) for label in labels], dtype=np.int64)
+
+
+def classification_figures(
+    true: np.ndarray, logits: np.ndarray, allowed: Sequence[str]
+) -> dict[str, Any]:
+    """UA, WA, macro-F1 and confusion of clips whose label is in ``allowed``, with the argmax
+    restricted to ``allowed``; classes indexed in the order of ``allowed``."""
+    keep = np.isin(true, label_indices(allowed))
+    if not keep.any():
+        return {}
+    remap = {int(c): i for i, c in enumerate(label_indices(allowed))}
+    y_true = np.array([remap[int(c)] for c in true[keep]])
+    y_pred = np.array([remap[int(c)] for c in restricted_argmax(logits[keep], allowed)])
+    n = len(allowed)
+    return {
+        "labels": list(allowed),
+        "n_clips": int(keep.sum()),
+        "ua": classification.unweighted_accuracy(y_true, y_pred, n),
+        "wa": classification.weighted_accuracy(y_true, y_pred, n),
+        "macro_f1": classification.macro_f1(y_true, y_pred, n),
+        "recall": [
+            None if np.isnan(r) else float(r)
+            for r in classification.per_class_recall(y_true, y_pred, n)
+        ],
+        "confusion": classification.confusion_matrix(y_true, y_pred, n).tolist(),
+    }
+
+
+def fairness_figures(
+    true: np.ndarray, logits: np.ndarray, genders: np.ndarray, allowed: Sequence[str]
+) -> dict[str, Any]:
+    """Per-gender UA / macro-F1 / recall, TPR gap and demographic-parity gap (max, mean)."""
+    remap = {int(c): i for i, c in enumerate(label_indices(allowed))}
+    keep = np.isin(true, label_indices(allowed)) & (genders != "None")
+    y_true = np.array([remap[int(c)] for c in true[keep]])
+    y_pred = np.array([remap[int(c)] for c in restricted_argmax(logits[keep], allowed)])
+    groups, n = genders[keep], len(allowed)
+    if len(set(groups.tolist())) < 2:
+        return {}
+    per_group = {
+        str(g): {
+            "ua": classification.unweighted_accuracy(y_true[groups == g], y_pred[groups == g], n),
+            "macro_f1": classification.macro_f1(y_true[groups == g], y_pred[groups == g], n),
+            "n_clips": int((groups == g).sum()),
+        }
+        for g in sorted(set(groups.tolist()))
+    }
+    tpr = classification.tpr_gap(y_true, y_pred, groups, n)
+    parity = classification.demographic_parity_gap(y_pred, groups, n)
+    return {
+        "per_gender": per_group,
+        "recall_by_gender": {
+            g: [None if np.isnan(r) else float(r) for r in rec]
+            for g, rec in classification.per_group_recall(y_true, y_pred, groups, n).items()
+        },
+        "tpr_gap_max": tpr.max_gap,
+        "tpr_gap_mean": tpr.mean_gap,
+        "demographic_parity_gap_max": parity.max_gap,
+        "demographic_parity_gap_mean": parity.mean_gap,
+    }
+
+
+def fit_distribution_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Temperature minimising KL(target || softmax(logits / T)) on validation clips."""
+
+    def mean_kl(log_t: float) -> float:
+        log_probs = log_softmax(logits / np.exp(log_t), axis=1)
+        return float(-(targets * log_probs).sum(axis=1).mean())
+
+    low, high = np.log(calibration.TEMPERATURE_BOUNDS)
+    result = minimize_scalar(mean_kl, bounds=(low, high), method="bounded")
+    return float(np.exp(result.x))
+
+
+def normalised_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """Row-wise entropy divided by log(C) (the service's uncertainty measure), ``(N,)``."""
+    safe = np.clip(probabilities, 1e-12, 1.0)
+    entropy: np.ndarray = -(probabilities * np.log(safe)).sum(axis=1)
+    normalised: np.ndarray = entropy / np.log(probabilities.shape[1])
+    return normalised
+
+
+@dataclass(frozen=True)
+class RunCalibration:
+    """What a run fits on its validation speakers."""
+
+    temperature: float
+    distribution_temperature: float
+    abstain_threshold: float
+
+
+def fit_run_calibration(validation: ClipSet, predictions: Predictions) -> RunCalibration:
+    """Temperature (NLL), distribution temperature (KL) and abstain threshold (module rule)."""
+    logits = predictions["logits"]
+    temperature = calibration.fit_temperature(logits, validation.labels)
+    entropy = normalised_entropy(softmax(logits / temperature, axis=1))
+    return RunCalibration(
+        temperature=temperature,
+        distribution_temperature=fit_distribution_temperature(
+            predictions["distribution_logits"], validation.soft
+        ),
+        abstain_threshold=float(np.quantile(entropy, ABSTAIN_QUANTILE)),
+    )
+
+
+@dataclass
+class Pooled:
+    """Test predictions of several runs concatenated (each speaker once)."""
+
+    clips: list[ClipSet]
+    predictions: list[Predictions]
+    calibrations: list[RunCalibration]
+    priors: list[dict[str, np.ndarray]]
+    fold_names: list[str]
+
+    def concat(self, name: str) -> np.ndarray:
+        return np.concatenate([p[name] for p in self.predictions])
+
+    def per_clip(self, attribute: Callable[[ClipSet], np.ndarray]) -> np.ndarray:
+        return np.concatenate([attribute(c) for c in self.clips])
+
+    def temperatures(self, field: str) -> np.ndarray:
+        """Per clip, the temperature its run fitted."""
+        return np.concatenate(
+            [
+                np.full(len(c), getattr(cal, field))
+                for c, cal in zip(self.clips, self.calibrations, strict=True)
+            ]
+        )
+
+
+def corpus_of(clips: ClipSet) -> np.ndarray:
+    return np.array([u.corpus for u in clips.utterances])
+
+
+def gender_of(clips: ClipSet) -> np.ndarray:
+    return np.array([str(u.gender) for u in clips.utterances])
+
+
+def in_corpus_figures(
+    pooled: Pooled, labels_by_corpus: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """Per corpus: all labels, 6 shared labels, per-fold UA, fairness."""
+    corpora, true = pooled.per_clip(corpus_of), pooled.per_clip(lambda c: c.labels)
+    genders, logits = pooled.per_clip(gender_of), pooled.concat("logits")
+    folds = np.concatenate([np.full(len(c), i) for i, c in enumerate(pooled.clips)])
+    figures: dict[str, Any] = {}
+    for corpus, allowed in labels_by_corpus.items():
+        members = corpora == corpus
+        if not members.any():
+            continue
+        per_fold = [
+            classification_figures(
+                true[members & (folds == f)], logits[members & (folds == f)], allowed
+            )
+            for f in range(len(pooled.clips))
+            if (members & (folds == f)).any()
+        ]
+        figures[corpus] = {
+            "all_labels": classification_figures(true[members], logits[members], allowed),
+            "shared_labels": classification_figures(true[members], logits[members], SHARED_LABELS),
+            "per_fold_ua": [f["ua"] for f in per_fold],
+            "fairness": fairness_figures(true[members], logits[members], genders[members], allowed),
+        }
+    return figures
+
+
+def calibration_figures(pooled: Pooled) -> dict[str, Any]:
+    """ECE of the 9-way softmax before and after each run's validation temperature."""
+    logits, true = pooled.concat("logits"), pooled.per_clip(lambda c: c.labels)
+    scaled = logits / pooled.temperatures("temperature")[:, None]
+    return {
+        "ece_before": calibration.expected_calibration_error(
+            softmax(logits, axis=1), true, ECE_BINS
+        ),
+        "ece_after": calibration.expected_calibration_error(
+            softmax(scaled, axis=1), true, ECE_BINS
+        ),
+        "nll_before": calibration.nll(logits, true),
+        "nll_after": float(np.mean(-log_softmax(scaled, axis=1)[np.arange(len(true)), true])),
+        "temperatures": [c.temperature for c in pooled.calibrations],
+        "bins": ECE_BINS,
+    }
+
+
+def uncertainty_figures(
+    pooled: Pooled, labels_by_corpus: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """Abstention rate and accuracy of kept vs all clips with each run's threshold."""
+    logits, true = pooled.concat("logits"), pooled.per_clip(lambda c: c.labels)
+    corpora = pooled.per_clip(corpus_of)
+    probabilities = softmax(logits / pooled.temperatures("temperature")[:, None], axis=1)
+    abstain = normalised_entropy(probabilities) > pooled.temperatures("abstain_threshold")
+    predicted = np.concatenate(
+        [restricted_argmax(logits[i : i + 1], labels_by_corpus[c]) for i, c in enumerate(corpora)]
+    )
+    correct = predicted == true
+    return {
+        "rule": f"threshold = {ABSTAIN_QUANTILE:.0%} quantile of validation normalised entropy",
+        "thresholds": [c.abstain_threshold for c in pooled.calibrations],
+        "abstention_rate": float(abstain.mean()),
+        "accuracy_all": float(correct.mean()),
+        "accuracy_kept": float(correct[~abstain].mean()) if (~abstain).any() else None,
+        "accuracy_abstained": float(correct[abstain].mean()) if abstain.any() else None,
+    }
+
+
+def ldl_figures(pooled: Pooled) -> dict[str, Any]:
+    """Six LDL metrics of the distribution head vs the rater soft labels, and the prior
+    baseline (mean training soft label of the same corpus in the same run), per corpus."""
+    corpora = pooled.per_clip(corpus_of)
+    soft = pooled.per_clip(lambda c: c.soft)
+    scaled = (
+        pooled.concat("distribution_logits")
+        / pooled.temperatures("distribution_temperature")[:, None]
+    )
+    predicted = softmax(scaled, axis=1)
+    prior = np.concatenate(
+        [
+            np.stack([run_prior[u.corpus] for u in c.utterances])
+            for c, run_prior in zip(pooled.clips, pooled.priors, strict=True)
+        ]
+    )
+    figures = {}
+    for corpus in sorted(set(corpora.tolist())):
+        m = corpora == corpus
+        figures[corpus] = {
+            "model": ldl.ldl_scores(soft[m], predicted[m]).as_dict(),
+            "prior_baseline": ldl.ldl_scores(soft[m], prior[m]).as_dict(),
+        }
+    return figures
+
+
+def affect_figures(pooled: Pooled, neutral: Affect) -> dict[str, Any]:
+    """CCC per dimension and octant accuracy (clips whose target is not the neutral point)."""
+    true = pooled.per_clip(lambda c: c.affect)
+    predicted = pooled.concat("vad")
+    ccc = affect_metrics.concordance_correlation(predicted, true)
+    has_octant = octant_targets(true, neutral) >= 0
+    octant_logit_index = pooled.concat("octant_logits").argmax(axis=1)
+    true_octant = octant_targets(true, neutral)
+    return {
+        "ccc": dict(zip(AFFECT_DIMENSIONS, map(float, ccc), strict=True)),
+        "ccc_mean": float(np.mean(ccc)),
+        "octant_accuracy_from_vad": affect_metrics.octant_accuracy(
+            predicted[has_octant], true[has_octant], neutral
+        ),
+        "octant_accuracy_from_head": float(
+            np.mean(octant_logit_index[has_octant] == true_octant[has_octant])
+        ),
+        "n_clips_with_octant": int(has_octant.sum()),
+        "targets": (
+            "derived from labels and intensity via toolkit/data/affect_norms.csv (NRC VAD v1.0)"
+        ),
+    }
+
+
+def noise_figures(
+    pooled_by_condition: Mapping[str, Pooled], labels_by_corpus: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """Per condition and corpus: UA over the corpus's labels."""
+    figures: dict[str, Any] = {}
+    for condition, pooled in pooled_by_condition.items():
+        corpora, true = pooled.per_clip(corpus_of), pooled.per_clip(lambda c: c.labels)
+        logits = pooled.concat("logits")
+        figures[condition] = {
+            corpus: classification_figures(
+                true[corpora == corpus], logits[corpora == corpus], allowed
+            )["ua"]
+            for corpus, allowed in labels_by_corpus.items()
+            if (corpora == corpus).any()
+        }
+    return figures
+
+
+def latency_ms(model_path: Path) -> dict[str, float]:
+    """Median and minimum ms per 3 s clip, batch 1, one thread (ONNX Runtime).
+
+    The machine is shared, so the median includes other jobs' load; the minimum is the
+    closest to the cost on an idle core.
+    """
+    sess = session(model_path, threads=1)
+    samples = int(LATENCY_CLIP_S * SAMPLING_RATE_HZ)
+    waveform = (0.1 * np.random.default_rng(0).standard_normal((1, samples))).astype(np.float32)
+    lengths = np.array([samples], dtype=np.int64)
+    for _ in range(5):
+        run_onnx(sess, waveform, lengths)
+    timings = []
+    for _ in range(LATENCY_REPEATS):
+        start = time.perf_counter()
+        run_onnx(sess, waveform, lengths)
+        timings.append((time.perf_counter() - start) * 1000.0)
+    return {"median": float(np.median(timings)), "min": float(np.min(timings))}
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def training_priors(train: ClipSet) -> dict[str, np.ndarray]:
+    """Corpus -> mean training soft label of that corpus (LDL prior baseline)."""
+    corpora = corpus_of(train)
+    return {c: ldl.prior_baseline(train.soft[corpora == c]) for c in sorted(set(corpora.tolist()))}
+
+
+def evaluate(
+    run_dir: Path, names: Sequence[str] | None = None, noise: bool = True
+) -> dict[str, Any]:
+    """Evaluate the trained runs of ``run_dir``; write and return ``results.json``'s content."""
+    config = parse_config(json.loads((run_dir / CONFIG_FILE).read_text()))
+    plan = {k: RunSpec(**v) for k, v in json.loads((run_dir / PLAN_FILE).read_text()).items()}
+    trained = [n for n in plan if (run_dir / n / CHECKPOINT_FILE).is_file()]
+    chosen = [n for n in trained if names is None or n in names]
+    utterances = load_utterances(config.data.corpora)
+    neutral = neutral_point()
+    clips = load_clips(utterances, int(config.data.max_duration_s * SAMPLING_RATE_HZ), neutral)
+    labels_by_corpus = corpus_labels(utterances)
+    per_run: dict[str, dict[str, Predictions]] = {}
+    data: dict[str, RunData] = {}
+    calibrations: dict[str, RunCalibration] = {}
+    for name in chosen:
+        spec = plan[name]
+        log(f"evaluating {name}")
+        data[name] = RunData(
+            spec,
+            select(clips, spec.train_speakers),
+            select(clips, spec.validation_speakers),
+            select(clips, spec.test_speakers),
+        )
+        paths = ensure_onnx(run_dir / name, data[name].train)
+        per_run[name] = run_predictions(
+            data[name], paths, clips, noise, run_dir / name / PREDICTIONS_FILE
+        )
+        calibrations[name] = fit_run_calibration(
+            data[name].validation, per_run[name]["fp32/validation/clean"]
+        )
+    folds = [n for n in chosen if n.startswith("fold")]
+    results: dict[str, Any] = {
+        "protocol": (
+            "speaker-independent: RAVDESS 5 folds of 4 actors, EmoDB 4 folds of 2 speakers "
+            "(folds.json); test predictions pooled over folds, each speaker tested once; "
+            "temperature, distribution temperature and abstain threshold fitted on each fold's "
+            "validation speakers; argmax restricted to the labels of the clip's corpus"
+        ),
+        "runs_evaluated": chosen,
+        "labels_by_corpus": labels_by_corpus,
+        "calibration_per_run": {n: vars(c) for n, c in calibrations.items()},
+    }
+    for variant in VARIANTS:
+        block: dict[str, Any] = {}
+        if folds:
+            pooled = pool(folds, data, per_run, calibrations, variant, "clean")
+            block["in_corpus"] = in_corpus_figures(pooled, labels_by_corpus)
+            block["calibration"] = calibration_figures(pooled)
+            block["uncertainty"] = uncertainty_figures(pooled, labels_by_corpus)
+            block["ldl"] = ldl_figures(pooled)
+            block["affect"] = affect_figures(pooled, neutral)
+            if noise:
+                conditions = {
+                    f"{k}_{s:g}dB": pool(
+                        folds, data, per_run, calibrations, variant, f"{k}_{s:g}dB"
+                    )
+                    for k in NOISE_KINDS
+                    for s in SNRS_DB
+                }
+                block["noise_ua"] = {
+                    "clean": noise_figures({"clean": pooled}, labels_by_corpus)["clean"],
+                    **noise_figures(conditions, labels_by_corpus),
+                }
+        block["cross_corpus"] = cross_corpus_figures(chosen, data, per_run, calibrations, variant)
+        reference = run_dir / (folds[0] if folds else chosen[0]) / MODEL_FILES[variant]
+        block["latency_ms_per_3s_clip_1_thread"] = latency_ms(reference)
+        block["model_file_bytes"] = reference.stat().st_size
+        results[variant] = block
+    (run_dir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def pool(
+    names: Sequence[str],
+    data: Mapping[str, RunData],
+    per_run: Mapping[str, Mapping[str, Predictions]],
+    calibrations: Mapping[str, RunCalibration],
+    variant: str,
+    condition: str,
+) -> Pooled:
+    """Concatenate the test predictions of ``names`` under one variant and condition."""
+    return Pooled(
+        clips=[data[n].test for n in names],
+        predictions=[dict(per_run[n][f"{variant}/test/{condition}"]) for n in names],
+        calibrations=[calibrations[n] for n in names],
+        priors=[training_priors(data[n].train) for n in names],
+        fold_names=list(names),
+    )
+
+
+def cross_corpus_figures(
+    chosen: Sequence[str],
+    data: Mapping[str, RunData],
+    per_run: Mapping[str, Mapping[str, Predictions]],
+    calibrations: Mapping[str, RunCalibration],
+    variant: str,
+) -> dict[str, Any]:
+    """Train on one corpus, test on every speaker of the other, 6 shared labels."""
+    figures = {}
+    for name in chosen:
+        if name.startswith("cross_"):
+            pooled = pool([name], data, per_run, calibrations, variant, "clean")
+            figures[name.removeprefix("cross_")] = classification_figures(
+                pooled.per_clip(lambda c: c.labels), pooled.concat("logits"), SHARED_LABELS
+            )
+    return figures

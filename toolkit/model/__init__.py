@@ -1,0 +1,1 @@
+"""The SER network (log-mel front end, compact backbone, FLAM pooling, heads)."""

@@ -1,0 +1,203 @@
+"""Package a trained run as a served model: ``models/<name>/<version>/``.
+
+Writes ``model.onnx`` (exported, parity-checked against PyTorch on real clips including a
+padded batch), ``manifest.json`` (written with the service's own pydantic classes),
+``folds.json``, ``results.json`` and ``MODEL_CARD.md``; and optionally the int8 variant as a
+second model (``<name>-int8``) with its own manifest and card.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.inference.manifest import (
+    AffectHead,
+    AttentionHead,
+    CategoricalHead,
+    DistributionHead,
+    Heads,
+    Manifest,
+    NeutralPoint,
+    OctantHead,
+    Uncertainty,
+    Windowing,
+    write_manifest,
+)
+from service.labels import CANONICAL_LABELS
+from toolkit.card import write_card
+from toolkit.data.affect_norms import neutral_point
+from toolkit.evaluate import MODEL_FILES
+from toolkit.export import check_parity, parity, sha256_of
+from toolkit.train.dataset import read_waveform
+from toolkit.train.experiment import FOLDS_FILE, corpus_labels, load_utterances, log
+from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
+
+WINDOW_S = 6.0
+"""Analysis window: covers the longest RAVDESS clip (5.27 s; SOURCE.md: 2.9-5.3 s), so a
+training-like clip is always scored whole; longer audio is cut into 6 s windows."""
+HOP_S = 3.0
+"""Half-window hop: every instant of long audio lies in two windows."""
+MIN_DURATION_S = 0.5
+"""Shorter audio is rejected by the service (too little speech for an emotion judgement)."""
+PARITY_CLIPS_PER_CORPUS = 3
+LICENCE = (
+    "CC BY-NC-SA 4.0: trained on RAVDESS (CC BY-NC-SA 4.0, non-commercial, share-alike) and "
+    "EmoDB (CC0-1.0); the model inherits the non-commercial share-alike terms"
+)
+
+
+def headline_metrics(results: dict[str, Any], variant: str) -> dict[str, float]:
+    """The figures copied into ``manifest.metrics`` (all speaker-independent)."""
+    block = results[variant]
+    metrics: dict[str, float] = {}
+    for corpus, figures in block.get("in_corpus", {}).items():
+        n = len(figures["all_labels"]["labels"])
+        metrics[f"{corpus}_ua_{n}class"] = figures["all_labels"]["ua"]
+        metrics[f"{corpus}_wa_{n}class"] = figures["all_labels"]["wa"]
+        metrics[f"{corpus}_macro_f1_{n}class"] = figures["all_labels"]["macro_f1"]
+        metrics[f"{corpus}_ua_6shared"] = figures["shared_labels"]["ua"]
+        noise = block.get("noise_ua", {})
+        for condition in ("white_10dB", "pink_10dB", "babble_10dB"):
+            if condition in noise and corpus in noise[condition]:
+                metrics[f"{corpus}_ua_{n}class_{condition}"] = noise[condition][corpus]
+    for direction, figures in block.get("cross_corpus", {}).items():
+        metrics[f"cross_{direction}_ua_6shared"] = figures["ua"]
+    if "calibration" in block:
+        metrics["ece_before_temperature"] = block["calibration"]["ece_before"]
+        metrics["ece_after_temperature"] = block["calibration"]["ece_after"]
+    if "affect" in block:
+        metrics["affect_ccc_mean"] = block["affect"]["ccc_mean"]
+        metrics["octant_accuracy"] = block["affect"]["octant_accuracy_from_vad"]
+    latency = block["latency_ms_per_3s_clip_1_thread"]
+    metrics["latency_ms_per_3s_clip_1_thread_median"] = latency["median"]
+    metrics["latency_ms_per_3s_clip_1_thread_min"] = latency["min"]
+    return {k: round(float(v), 4) for k, v in metrics.items()}
+
+
+def parity_clips(corpora: list[str]) -> list[np.ndarray]:
+    """A few real clips of each corpus (different lengths) for the parity check."""
+    utterances = load_utterances(corpora)
+    clips = []
+    for corpus in corpora:
+        members = [u for u in utterances if u.corpus == corpus]
+        for index in np.linspace(0, len(members) - 1, PARITY_CLIPS_PER_CORPUS).astype(int):
+            clips.append(read_waveform(members[int(index)], 16_000 * 10))
+    return clips
+
+
+def build_manifest(
+    name: str,
+    version: str,
+    model_path: Path,
+    calibration: dict[str, float],
+    metrics: dict[str, float],
+    frame_hop_s: float,
+    description: str,
+) -> Manifest:
+    """The manifest of one packaged model (labels: the 9 canonical ones)."""
+    valence, arousal, dominance = neutral_point()
+    return Manifest(
+        name=name,
+        version=version,
+        file=model_path.name,
+        sha256=sha256_of(model_path),
+        sampling_rate_hz=16_000,
+        heads=Heads(
+            categorical=CategoricalHead(
+                output="logits", labels=CANONICAL_LABELS, temperature=calibration["temperature"]
+            ),
+            distribution=DistributionHead(
+                output="distribution_logits",
+                labels=CANONICAL_LABELS,
+                temperature=calibration["distribution_temperature"],
+            ),
+            affect=AffectHead(output="vad"),
+            octant=OctantHead(output="octant_logits"),
+            attention=AttentionHead(output="frame_attention", frame_hop_s=frame_hop_s),
+        ),
+        windowing=Windowing(window_s=WINDOW_S, hop_s=HOP_S, min_duration_s=MIN_DURATION_S),
+        neutral_point=NeutralPoint(valence=valence, arousal=arousal, dominance=dominance),
+        uncertainty=Uncertainty(
+            measure="entropy", abstain_threshold=min(1.0, calibration["abstain_threshold"])
+        ),
+        metrics=metrics,
+        metrics_protocol=(
+            "speaker-independent k-fold (RAVDESS 5 folds of 4 actors, EmoDB 4 folds of 2 "
+            "speakers, folds.json), test predictions pooled over folds; cross-corpus: trained "
+            "on one corpus, tested on every speaker of the other on the 6 shared labels; "
+            "details and every figure in results.json and MODEL_CARD.md"
+        ),
+        description=description,
+        licence=LICENCE,
+    )
+
+
+def package(
+    run_dir: Path,
+    run_name: str,
+    models_dir: Path,
+    name: str,
+    version: str,
+    with_int8: bool = True,
+) -> list[Path]:
+    """Export run ``run_name`` of ``run_dir`` into ``models_dir/<name>/<version>/``.
+
+    Ships the ONNX files that ``python -m toolkit evaluate`` exported and measured
+    (``run_dir/<run>/model.onnx`` and ``model.int8.onnx``) and needs ``run_dir/results.json``
+    holding the run's calibration. Raises ``AssertionError`` if the fp32 graph breaks parity
+    with the PyTorch checkpoint.
+    """
+    results = json.loads((run_dir / "results.json").read_text())
+    calibration = results["calibration_per_run"][run_name]
+    model, config, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
+    out_dirs = []
+    variants = [("fp32", name)] + ([("int8", f"{name}-int8")] if with_int8 else [])
+    for variant, model_name in variants:
+        out_dir = models_dir / model_name / version
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "model.onnx"
+        shutil.copyfile(run_dir / run_name / MODEL_FILES[variant], path)
+        if variant == "fp32":
+            diffs = parity(model, path, parity_clips(list(config.data.corpora)))
+            log(f"parity (max abs diff per output): {diffs}")
+            check_parity(diffs)
+        description = (
+            f"Compact CNN + FLAM speech emotion model ({variant}), trained from scratch on "
+            f"RAVDESS + EmoDB; run '{run_name}' of {run_dir.name}."
+        )
+        manifest = build_manifest(
+            model_name,
+            version,
+            path,
+            calibration,
+            headline_metrics(results, variant),
+            model.frame_hop_s,
+            description,
+        )
+        write_manifest(manifest, out_dir)
+        shutil.copyfile(run_dir / FOLDS_FILE, out_dir / "folds.json")
+        shipped = {
+            **results,
+            "shipped": {"run": run_name, "variant": variant, "recipe": config_summary(config)},
+        }
+        (out_dir / "results.json").write_text(json.dumps(shipped, indent=1) + "\n")
+        write_card(out_dir, manifest, shipped)
+        out_dirs.append(out_dir)
+    return out_dirs
+
+
+def config_summary(config: Any) -> dict[str, Any]:
+    """The training recipe as a plain dict for the card."""
+    from dataclasses import asdict
+
+    return asdict(config)
+
+
+def labels_summary(corpora: list[str]) -> dict[str, list[str]]:
+    """Corpus -> labels, for the card."""
+    return corpus_labels(load_utterances(corpora))

@@ -1,0 +1,1 @@
+"""Training: data pipeline, on-the-fly augmentation, losses and the training loop."""

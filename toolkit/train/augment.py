@@ -1,0 +1,136 @@
+"""On-the-fly augmentation of training clips: speed, EAM, additive noise, gain.
+
+Order per clip: random crop to ``crop_s`` -> speed perturbation (changes tempo and pitch, as
+Kaldi's speed perturbation, Ko et al. 2015, factors 0.9 / 1.0 / 1.1) -> energy-adaptive
+mixup with a random other training clip (``toolkit.augment.eam``; its soft-label weight
+also mixes the acted label and the affect target) -> white, pink or babble noise at a random SNR
+(``toolkit.augment.noise``; babble from training clips of other speakers) -> gain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchaudio
+
+from toolkit.augment.eam import eam_mix
+from toolkit.augment.noise import add_noise, babble_noise, mean_power, pink_noise, white_noise
+from toolkit.train.dataset import SAMPLING_RATE_HZ, ClipSet
+
+BABBLE_TALKERS = 4
+"""Talkers summed into one babble noise (a common small-crowd setting; noise.babble_noise)."""
+BABBLE_POOL = 64
+"""Clips of other speakers drawn as babble candidates per noisy clip."""
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """``[augment]`` table of a training config (probabilities per clip).
+
+    Attributes:
+        eam_probability: share of clips mixed with a donor (EAM, Wang et al.).
+        eam_max_donor_fraction: longest donor segment, share of the host ("up to half").
+        eam_snr_db: host-to-donor SNR range (Wang et al.: [-5, 5] dB).
+        noise_probability: share of clips with added noise (white, pink, babble equally).
+        noise_snr_db: SNR range of the added noise; covers the 0-20 dB evaluation range.
+        speed_probability: share of clips speed-perturbed (factor 0.9 or 1.1).
+        gain_db: uniform gain range applied last (clipped to [-1, 1]).
+        crop_s: clips longer than this are cropped at a random start first (RAVDESS clips
+            carry about 1 s of leading and trailing silence around a 1.5-2.5 s sentence).
+    """
+
+    eam_probability: float = 0.5
+    eam_max_donor_fraction: float = 0.5
+    eam_snr_db: tuple[float, float] = (-5.0, 5.0)
+    noise_probability: float = 0.3
+    noise_snr_db: tuple[float, float] = (0.0, 30.0)
+    speed_probability: float = 0.3
+    gain_db: tuple[float, float] = (-6.0, 6.0)
+    crop_s: float = 3.5
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One augmented clip and its targets (``C`` = 9 labels)."""
+
+    waveform: np.ndarray
+    acted: np.ndarray
+    soft: np.ndarray
+    affect: np.ndarray
+
+
+def change_speed(waveform: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``waveform`` ``factor`` times faster (resampled by ``1 / factor``)."""
+    numerator, denominator = {0.9: (9, 10), 1.1: (11, 10)}[round(factor, 1)]
+    tensor = torch.from_numpy(np.ascontiguousarray(waveform))
+    resampled = torchaudio.functional.resample(tensor, numerator, denominator)
+    samples: np.ndarray = resampled.numpy().astype(np.float32)
+    return samples
+
+
+class Augmenter:
+    """Draws augmented training examples from ``clips`` with its own seeded generator."""
+
+    def __init__(self, config: AugmentConfig, clips: ClipSet, seed: int) -> None:
+        self.config = config
+        self.clips = clips
+        self.rng = np.random.default_rng(seed)
+        self.speakers = np.array([u.speaker_key for u in clips.utterances])
+
+    def example(self, index: int) -> TrainingExample:
+        """Augmented clip ``index`` of the clip set."""
+        clips, config = self.clips, self.config
+        waveform = self._maybe_speed(self._crop(clips.waveforms[index]))
+        acted, soft, affect = clips.acted[index], clips.soft[index], clips.affect[index]
+        if self.rng.random() < config.eam_probability:
+            donor = int(self.rng.integers(len(clips)))
+            waveform, weight = self._eam(waveform, clips.waveforms[donor])
+            acted = (1 - weight) * acted + weight * clips.acted[donor]
+            soft = (1 - weight) * soft + weight * clips.soft[donor]
+            affect = (1 - weight) * affect + weight * clips.affect[donor]
+        if self.rng.random() < config.noise_probability and mean_power(waveform) > 0:
+            waveform = self._noise(waveform, self.speakers[index])
+        gain = 10.0 ** (self.rng.uniform(*config.gain_db) / 20.0)
+        waveform = np.clip(waveform * gain, -1.0, 1.0).astype(np.float32)
+        return TrainingExample(waveform, acted, soft, affect)
+
+    def _crop(self, waveform: np.ndarray) -> np.ndarray:
+        samples = int(self.config.crop_s * SAMPLING_RATE_HZ)
+        if waveform.size <= samples:
+            return waveform
+        start = int(self.rng.integers(0, waveform.size - samples + 1))
+        return waveform[start : start + samples]
+
+    def _maybe_speed(self, waveform: np.ndarray) -> np.ndarray:
+        if self.rng.random() >= self.config.speed_probability:
+            return waveform
+        return change_speed(waveform, float(self.rng.choice([0.9, 1.1])))
+
+    def _eam(self, host: np.ndarray, donor: np.ndarray) -> tuple[np.ndarray, float]:
+        """Mix and return (clip, donor weight) via EAM with indicator soft labels."""
+        mixed, weights = eam_mix(
+            host,
+            donor,
+            np.array([1.0, 0.0]),
+            np.array([0.0, 1.0]),
+            self.rng,
+            max_donor_fraction=self.config.eam_max_donor_fraction,
+            snr_range_db=self.config.eam_snr_db,
+        )
+        return mixed, float(weights[1])
+
+    def _noise(self, waveform: np.ndarray, speaker_key: str) -> np.ndarray:
+        kind = int(self.rng.integers(3))
+        snr_db = float(self.rng.uniform(*self.config.noise_snr_db))
+        others = np.flatnonzero(self.speakers != speaker_key)
+        if kind == 0:
+            noise = white_noise(waveform.size, self.rng)
+        elif kind == 1 or others.size == 0:
+            noise = pink_noise(waveform.size, self.rng)
+        else:
+            pool = self.rng.choice(others, size=min(BABBLE_POOL, others.size), replace=False)
+            sources = [self.clips.waveforms[int(i)] for i in pool]
+            noise = babble_noise(sources, waveform.size, BABBLE_TALKERS, self.rng)
+        return add_noise(waveform, noise, snr_db)

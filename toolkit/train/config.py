@@ -1,0 +1,136 @@
+"""Training configuration, read from TOML (``toolkit/configs/*.toml``)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from toolkit.model.compact import CompactConfig
+from toolkit.model.ser_model import ModelConfig
+from toolkit.train.augment import AugmentConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``[data]``: which corpora, longest clip used for training (seconds), and how many
+    versions of each training clip (1 clean + augmented) a frozen backbone caches."""
+
+    corpora: tuple[str, ...] = ("ravdess", "emodb")
+    max_duration_s: float = 6.0
+    frozen_views: int = 4
+
+
+@dataclass(frozen=True)
+class FoldConfig:
+    """``[folds]``: fold counts and validation speakers per corpus, and the seed.
+
+    RAVDESS 5 folds of 4 actors, EmoDB 4 folds of 2 speakers (the task's protocol).
+    """
+
+    seed: int = 0
+    n_folds: dict[str, int] = field(default_factory=lambda: {"ravdess": 5, "emodb": 4})
+    validation_speakers: dict[str, int] = field(default_factory=lambda: {"ravdess": 2, "emodb": 1})
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """``[loss]``: weight of each loss term and its hyper-parameters.
+
+    Attributes:
+        kl: KL to the acted-label mix on ``logits`` (Wang et al. main term).
+        focal: focal loss on ``logits``; ``focal_gamma`` 2 (Lin et al. 2017).
+        distribution: KL to the rater soft label on ``distribution_logits``.
+        center: center loss on the embedding (Wen et al. 2016).
+        supcon: supervised contrastive loss (Khosla et al. 2020) on a projection;
+            ``supcon_temperature`` 0.1 (their CIFAR setting).
+        affect: 1 - CCC per affect dimension (EmoSphere-SER).
+        octant_start, octant_end, octant_decay_epochs: octant CE weight schedule
+            (EmoSphere-SER: 1 -> 0.01 over the first epochs).
+    """
+
+    kl: float = 1.0
+    focal: float = 1.0
+    focal_gamma: float = 2.0
+    distribution: float = 1.0
+    center: float = 0.01
+    supcon: float = 0.1
+    supcon_temperature: float = 0.1
+    affect: float = 0.5
+    octant_start: float = 1.0
+    octant_end: float = 0.01
+    octant_decay_epochs: int = 10
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """``[optim]``: AdamW with linear warm-up then cosine decay; one thread by default."""
+
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 2
+    seed: int = 0
+    threads: int = 1
+    grad_clip_norm: float = 5.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The whole training recipe."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    folds: FoldConfig = field(default_factory=FoldConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], table: dict[str, Any]) -> T:
+    """Dataclass ``cls`` from a TOML table; lists become tuples; unknown keys raise."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ValueError(f"unknown keys {unknown} for {cls.__name__}; known: {sorted(known)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    return cls(**values)
+
+
+def parse_config(document: dict[str, Any]) -> TrainConfig:
+    """A :class:`TrainConfig` from a parsed TOML document (missing tables keep defaults)."""
+    model_table = dict(document.get("model", {}))
+    compact = _build(CompactConfig, model_table.pop("compact", {}))
+    return TrainConfig(
+        data=_build(DataConfig, document.get("data", {})),
+        folds=_build(FoldConfig, document.get("folds", {})),
+        model=replace(_build(ModelConfig, model_table), compact=compact),
+        augment=_build(AugmentConfig, document.get("augment", {})),
+        loss=_build(LossConfig, document.get("loss", {})),
+        optim=_build(OptimConfig, document.get("optim", {})),
+    )
+
+
+def load_config(path: Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read ``path`` and apply ``table.key=value`` overrides (values in TOML syntax)."""
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
+    for override in overrides or []:
+        apply_override(document, override)
+    return parse_config(document)
+
+
+def apply_override(document: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in ``document``; ``value`` is parsed as TOML."""
+    dotted, _, text = override.partition("=")
+    if not text:
+        raise ValueError(f"override {override!r} must look like table.key=value")
+    *tables, key = dotted.strip().split(".")
+    target = document
+    for table in tables:
+        target = target.setdefault(table, {})
+    target[key] = tomllib.loads(f"value = {text.strip()}")["value"]

@@ -1,0 +1,92 @@
+"""Run the training protocol: load corpora, plan folds, train the selected runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from toolkit.data.affect_norms import neutral_point
+from toolkit.data.registry import load_corpus
+from toolkit.data.types import Utterance
+from toolkit.folds import save_folds
+from toolkit.train.config import TrainConfig
+from toolkit.train.dataset import ClipSet, load_clips
+from toolkit.model.ser_model import build_model
+from toolkit.train.frozen import FrozenFeatureFeeder
+from toolkit.train.loop import train_run
+from toolkit.train.plan import RunSpec, all_runs, combined_folds, corpus_folds
+
+SAMPLING_RATE_HZ = 16_000
+FOLDS_FILE = "folds.json"
+PLAN_FILE = "plan.json"
+CONFIG_FILE = "config.json"
+
+
+def log(message: str) -> None:
+    """Print a progress line and flush (training runs under nohup)."""
+    print(message, flush=True)
+
+
+def load_utterances(corpora: Sequence[str]) -> list[Utterance]:
+    """Utterances of every named corpus (built-in name or CSV manifest path)."""
+    return [u for corpus in corpora for u in load_corpus(corpus)]
+
+
+def corpus_labels(utterances: Sequence[Utterance]) -> dict[str, list[str]]:
+    """Corpus -> the canonical labels it uses, in canonical order."""
+    from service.labels import CANONICAL_LABELS
+
+    present: dict[str, set[str]] = {}
+    for u in utterances:
+        present.setdefault(u.corpus, set()).add(u.label)
+    return {c: [lab for lab in CANONICAL_LABELS if lab in s] for c, s in sorted(present.items())}
+
+
+def select(clips: ClipSet, speakers: Sequence[str]) -> ClipSet:
+    """Clips of the given speaker keys."""
+    keys = set(speakers)
+    return clips.subset([i for i, u in enumerate(clips.utterances) if u.speaker_key in keys])
+
+
+def write_plan(
+    config: TrainConfig, utterances: Sequence[Utterance], out_dir: Path
+) -> dict[str, RunSpec]:
+    """Plan every run, save ``folds.json``, ``plan.json`` and ``config.json``; return the plan."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_corpus = corpus_folds(utterances, config.folds)
+    save_folds(combined_folds(per_corpus), out_dir / FOLDS_FILE)
+    plan = all_runs(utterances, config.folds)
+    (out_dir / PLAN_FILE).write_text(
+        json.dumps({name: asdict(run) for name, run in plan.items()}, indent=1) + "\n"
+    )
+    (out_dir / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=1) + "\n")
+    return plan
+
+
+def train_runs(config: TrainConfig, out_dir: Path, names: Sequence[str]) -> None:
+    """Train the named runs (``fold0``.., ``final``, ``cross_*``) into ``out_dir/<name>``."""
+    utterances = load_utterances(config.data.corpora)
+    plan = write_plan(config, utterances, out_dir)
+    unknown = sorted(set(names) - set(plan))
+    if unknown:
+        sys.exit(f"unknown runs {unknown}; choose from {sorted(plan)}")
+    max_samples = int(config.data.max_duration_s * SAMPLING_RATE_HZ)
+    neutral = neutral_point()
+    clips = load_clips(utterances, max_samples, neutral)
+    labels = corpus_labels(utterances)
+    for name in names:
+        run = plan[name]
+        log(
+            f"== run {name}: {len(run.train_speakers)} train, "
+            f"{len(run.validation_speakers)} validation, {len(run.test_speakers)} test speakers"
+        )
+        train, validation = select(clips, run.train_speakers), select(clips, run.validation_speakers)
+        model, feeder = None, None
+        if config.model.backbone != "compact" and config.model.whisper_trainable_layers == 0:
+            model = build_model(config.model)
+            feeder = FrozenFeatureFeeder(config, model, train, validation, config.data.frozen_views)
+            log(f"cached frozen backbone frames: {config.data.frozen_views} views per clip")
+        train_run(config, train, validation, labels, neutral, out_dir / name, log, feeder, model)

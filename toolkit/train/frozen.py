@@ -1,0 +1,94 @@
+"""Training on a frozen backbone's cached frames (e.g. the Whisper-tiny encoder).
+
+A frozen backbone gives the same frames for the same waveform every epoch, so its frames are
+computed once: for every validation clip (clean) and for ``views`` versions of every training
+clip (view 0 clean, the others augmented by :class:`toolkit.train.augment.Augmenter`, EAM and
+noise included, with their mixed targets). Each epoch draws one view per clip. Only FLAM and
+the heads train; the checkpoint holds the whole model (backbone included), so export and
+evaluation are the same as for the compact model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from toolkit.model.ser_model import SerModel, SerOutputs
+from toolkit.train.augment import Augmenter, TrainingExample
+from toolkit.train.config import TrainConfig
+from toolkit.train.dataset import ClipSet, pad_batch
+
+EXTRACTION_BATCH = 16
+
+
+@torch.no_grad()
+def backbone_frames(model: SerModel, waveforms: list[np.ndarray]) -> list[Tensor]:
+    """Valid frames ``(T_i, D)`` of each waveform through the (frozen) backbone."""
+    model.eval()
+    frames: list[Tensor] = []
+    for start in range(0, len(waveforms), EXTRACTION_BATCH):
+        waveform, lengths = pad_batch(waveforms[start : start + EXTRACTION_BATCH])
+        batch, mask = model.backbone(waveform, lengths)
+        frames += [row[valid] for row, valid in zip(batch, mask, strict=True)]
+    return frames
+
+
+def pad_frames(frames: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """Zero-padded ``(B, T, D)`` and bool mask ``(B, T)``."""
+    longest = max(f.shape[0] for f in frames)
+    batch = torch.zeros(len(frames), longest, frames[0].shape[1])
+    mask = torch.zeros(len(frames), longest, dtype=torch.bool)
+    for row, f in enumerate(frames):
+        batch[row, : f.shape[0]] = f
+        mask[row, : f.shape[0]] = True
+    return batch, mask
+
+
+def pooled_outputs(model: SerModel, frames: Tensor, mask: Tensor) -> SerOutputs:
+    """FLAM + heads on cached frames (the backbone is skipped)."""
+    embedding, attention = model.pooling(frames, mask)
+    return SerOutputs(model.heads(embedding), embedding, attention)
+
+
+class FrozenFeatureFeeder:
+    """Feeds cached backbone frames of clean and augmented training views."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: SerModel,
+        train: ClipSet,
+        validation: ClipSet,
+        views: int,
+    ) -> None:
+        augmenter = Augmenter(config.augment, train, seed=config.optim.seed + 1)
+        self.rng = np.random.default_rng(config.optim.seed + 3)
+        clean = [
+            TrainingExample(w, train.acted[i], train.soft[i], train.affect[i])
+            for i, w in enumerate(train.waveforms)
+        ]
+        self.views: list[list[TrainingExample]] = [clean]
+        for _ in range(views - 1):
+            self.views.append([augmenter.example(i) for i in range(len(train))])
+        self.frames = [backbone_frames(model, [e.waveform for e in view]) for view in self.views]
+        self.validation_frames = backbone_frames(model, validation.waveforms)
+        self.batch_size = config.optim.batch_size
+
+    def train_batch(
+        self, model: SerModel, indices: np.ndarray
+    ) -> tuple[SerOutputs, list[TrainingExample]]:
+        """One random view per clip of ``indices``."""
+        chosen = self.rng.integers(len(self.views), size=len(indices))
+        frames = [self.frames[v][int(i)] for v, i in zip(chosen, indices, strict=True)]
+        examples = [self.views[v][int(i)] for v, i in zip(chosen, indices, strict=True)]
+        batch, mask = pad_frames(frames)
+        return pooled_outputs(model, batch, mask), examples
+
+    def validation_logits(self, model: SerModel) -> np.ndarray:
+        """``(N, 9)`` logits of the clean validation clips from cached frames."""
+        parts = []
+        for start in range(0, len(self.validation_frames), self.batch_size):
+            batch, mask = pad_frames(self.validation_frames[start : start + self.batch_size])
+            parts.append(pooled_outputs(model, batch, mask).heads.logits.numpy())
+        return np.concatenate(parts)
