@@ -20,6 +20,7 @@ from bench.models import BenchModel
 from bench.modes import SpeedPlan
 from bench.timing import NS_PER_MS, TimingStats, time_calls
 from service.inference.session import OnnxModel, build_session
+from service.pipeline import pad_batch
 
 Runner = Callable[[np.ndarray, np.ndarray], object]
 """Runs one zero-padded batch: ``waveforms`` float32 ``(B, S)``, ``lengths`` int64 ``(B,)``."""
@@ -80,15 +81,6 @@ def _bare_runner(model: BenchModel, threads: int) -> Runner:
         return session.run(None, {"waveform": waveforms, "lengths": lengths})
 
     return run
-
-
-def pad_batch(signals: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-padded float32 ``(B, S)`` and int64 lengths ``(B,)``."""
-    lengths = np.array([signal.size for signal in signals], dtype=np.int64)
-    waveforms = np.zeros((len(signals), int(lengths.max())), dtype=np.float32)
-    for row, signal in enumerate(signals):
-        waveforms[row, : signal.size] = signal
-    return waveforms, lengths
 
 
 def plan_cases(plan: SpeedPlan) -> list[SpeedCase]:

@@ -80,6 +80,22 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+    def observe_prediction(
+        self,
+        timing_ms: dict[str, float],
+        audio_duration_s: float,
+        model_key: tuple[str, str],
+        label: str,
+    ) -> None:
+        """Record one answered upload: stage times, audio duration and the top label.
+
+        ``model_key`` is ``(name, version)``.
+        """
+        self.observe_stages(timing_ms)
+        self.audio_duration_seconds.observe(audio_duration_s)
+        name, version = model_key
+        self.predictions_total.labels(model=name, version=version, label=label).inc()
+
     def observe_stages(self, timing_ms: dict[str, float]) -> None:
         """Record one pipeline run's stage timings (milliseconds) in seconds."""
         for stage, duration_ms in timing_ms.items():

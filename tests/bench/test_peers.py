@@ -11,10 +11,10 @@ import torch
 from torchaudio.models import wav2vec2_model
 
 from bench.clips import read_speech
-from bench.model_speed import pad_batch
 from bench.onnx_export import cached, export_speech_model
 from bench.peers import OUTPUT_NAMES, PEERS, FramesGraph, build_peer
 from service.inference.session import build_session
+from service.pipeline import pad_batch
 from tests.data_paths import ravdess_clip
 
 

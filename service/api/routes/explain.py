@@ -94,12 +94,12 @@ async def explain_recording(
     analysis, explanation, figure = await run_in_threadpool(
         _explain_upload, data, model, settings, gender, output_format
     )
-    metrics.observe_stages(analysis.timing_ms)
-    metrics.audio_duration_seconds.observe(analysis.decoded.duration_s)
-    manifest = model.manifest
-    metrics.predictions_total.labels(
-        model=manifest.name, version=manifest.version, label=analysis.overall.label
-    ).inc()
+    metrics.observe_prediction(
+        analysis.timing_ms,
+        analysis.decoded.duration_s,
+        (model.manifest.name, model.manifest.version),
+        analysis.overall.label,
+    )
     if figure is not None:
         return Response(content=figure, media_type=MEDIA_TYPES[output_format])
     prediction = predict_response(analysis, model, request_id)

@@ -33,10 +33,10 @@ async def predict(
     their EmoSphere region, uncertainty, audio quality and per-segment results."""
     data, _ = await read_single_file(request, settings.max_form_field_bytes)
     analysis = await run_in_threadpool(analyse, data, model, settings)
-    metrics.observe_stages(analysis.timing_ms)
-    metrics.audio_duration_seconds.observe(analysis.decoded.duration_s)
-    manifest = model.manifest
-    metrics.predictions_total.labels(
-        model=manifest.name, version=manifest.version, label=analysis.overall.label
-    ).inc()
+    metrics.observe_prediction(
+        analysis.timing_ms,
+        analysis.decoded.duration_s,
+        (model.manifest.name, model.manifest.version),
+        analysis.overall.label,
+    )
     return predict_response(analysis, model, request_id)
