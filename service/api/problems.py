@@ -20,7 +20,9 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://ser.example/problems/"
 
 
-def problem_response(error: ServiceError, instance: str | None = None) -> JSONResponse:
+def problem_response(
+    error: ServiceError, instance: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The problem document for ``error``; ``type`` is a stable URI made from its code."""
     body = {
         "type": PROBLEM_TYPE_BASE + error.code,
@@ -31,7 +33,9 @@ def problem_response(error: ServiceError, instance: str | None = None) -> JSONRe
         "request_id": request_id_var.get(),
         "instance": instance,
     }
-    return JSONResponse(body, status_code=error.status, media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(
+        body, status_code=error.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
 
 
 def install_problem_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
@@ -56,7 +60,9 @@ def install_problem_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
             error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
         else:
             error = InvalidParameter(str(exc.detail))
-        return await on_service_error(request, error)
+        response = await on_service_error(request, error)
+        response.headers.update(exc.headers or {})  # e.g. the Allow header of a 405
+        return response
 
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -59,6 +59,7 @@ def test_unknown_route_and_method_are_problems(client: httpx.Client) -> None:
     wrong_method = client.get("/predict")
     assert wrong_method.status_code == 405
     assert wrong_method.json()["code"] == "method_not_allowed"
+    assert wrong_method.headers["Allow"] == "POST"
 
 
 def test_openapi_yaml_matches_the_app() -> None:
