@@ -9,9 +9,9 @@ from typing import Any, Literal
 from service.errors import ServiceError
 from service.jobs.keys import JobState
 
-Analysis = Literal["predict"]
-"""What a job computes per file. ``POST /explain`` will add ``"explain"``: the worker picks the
-presenter by this name (``service.jobs.tasks.ANALYSES``), the record stores it."""
+Analysis = Literal["predict", "explain"]
+"""What a job computes per file: the body of ``POST /predict`` or of ``POST /explain`` (JSON,
+pooled neutral-speech norms); the worker picks it by name (``service.jobs.tasks.ANALYSES``)."""
 
 
 @dataclass(frozen=True)

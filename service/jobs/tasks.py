@@ -18,9 +18,11 @@ from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
+from service.api.explain_presenters import explain_response
 from service.api.presenters import predict_response
 from service.config import Settings
 from service.errors import InputError, ModelUnavailable, ProcessingFailed, ServiceError
+from service.explain.explanation import explain
 from service.inference.session import OnnxModel
 from service.jobs import context as worker_context
 from service.jobs.callbacks import deliver, delivery_time_limit_s
@@ -40,9 +42,15 @@ def _predict(data: bytes, model: OnnxModel, settings: Settings, request_id: str)
     return predict_response(analysis, model, request_id).model_dump(mode="json")
 
 
-ANALYSES: Final[dict[str, Analyser]] = {"predict": _predict}
-"""Per-file analyses by ``JobOptions.analysis``. Another analysis (``explain``) is one more entry
-(analyse + its presenter) and one more accepted option; the queue, store and formats stay."""
+def _explain(data: bytes, model: OnnxModel, settings: Settings, request_id: str) -> dict[str, Any]:
+    """Exactly the ``POST /explain`` JSON body for ``data`` (pooled norms)."""
+    analysis = analyse(data, model, settings)
+    explanation = explain(analysis, model, None)
+    return explain_response(analysis, explanation, model, request_id).model_dump(mode="json")
+
+
+ANALYSES: Final[dict[str, Analyser]] = {"predict": _predict, "explain": _explain}
+"""Per-file analyses by ``JobOptions.analysis``."""
 
 
 def process_file(job_id: str, index: int) -> str:

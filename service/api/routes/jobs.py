@@ -12,7 +12,7 @@ from service.api.deps import RequestIdDep, SelectedModelDep, SettingsDep
 from service.jobs import presenters
 from service.jobs.callbacks import check_callback_url
 from service.jobs.manager import JobManager, Submission
-from service.jobs.models import JobOptions
+from service.jobs.models import Analysis, JobOptions
 from service.jobs.schemas import JobResults, JobStatus
 from service.jobs.submission import check_idempotency_key, read_job_files
 from service.schemas import Problem
@@ -109,6 +109,13 @@ async def submit_job(
             "its host must be on SER_JOB_CALLBACK_HOSTS",
         ),
     ] = None,
+    analysis: Annotated[
+        Analysis,
+        Query(
+            description="`predict` (default): each file's `POST /predict` body; `explain`: "
+            "its `POST /explain` JSON body (pooled norms; about 0.5 s per file)"
+        ),
+    ] = "predict",
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -117,8 +124,9 @@ async def submit_job(
         ),
     ] = None,
 ) -> JSONResponse:
-    """Every file gets exactly what `POST /predict` answers for it (same model and options);
-    files that are not usable audio get that file's error instead."""
+    """Every file gets exactly what `POST /predict` (or, with `?analysis=explain`,
+    `POST /explain`) answers for it, same model and options; files that are not usable audio
+    get that file's error instead."""
     jobs.require()
     key = check_idempotency_key(idempotency_key)
     callback = (
@@ -127,7 +135,8 @@ async def submit_job(
         else check_callback_url(callback_url, settings.job_callback_hosts)
     )
     files = await read_job_files(request, settings)
-    submission = Submission(files, model, JobOptions(), request_id, callback, key)
+    options = JobOptions(analysis=analysis)
+    submission = Submission(files, model, options, request_id, callback, key)
     created = await run_in_threadpool(jobs.submit, submission)
     status = await run_in_threadpool(jobs.status, created.job_id)
     headers = {"Location": presenters.job_path(created.job_id)}

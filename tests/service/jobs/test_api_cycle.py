@@ -171,3 +171,26 @@ def test_an_archive_is_unpacked_into_files(jobs_client: httpx.Client, pack: obje
     assert [entry["name"].split("/")[-1] for entry in files] == [clip.name for clip in clips]
     expected = predict(jobs_client, clips[0].name, clips[0].read_bytes())
     assert stable(files[0]["result"]) == stable(expected)
+
+
+def test_explain_jobs_match_explain(jobs_client: httpx.Client) -> None:
+    clips = ravdess_clips(2)
+    response = submit(jobs_client, as_parts(clips), params={"analysis": "explain"})
+    status = wait_for(jobs_client, response.json()["id"])
+    assert status["status"] == "succeeded", status
+    results = jobs_client.get(f"/jobs/{status['id']}/results").json()
+    for clip, entry in zip(clips, results["files"], strict=True):
+        reply = jobs_client.post("/explain", files={"file": (clip.name, clip.read_bytes())})
+        assert reply.status_code == 200, reply.text
+        expected, got = reply.json(), entry["result"]
+        assert stable(got) | {"explanation": None} == stable(expected) | {"explanation": None}
+        without_timing = {"timing_ms": None}
+        assert got["explanation"] | without_timing == expected["explanation"] | without_timing
+        assert len(got["explanation"]["cues"]) >= 8
+
+
+def test_unknown_analysis_is_refused(jobs_client: httpx.Client) -> None:
+    clip = ravdess_clips(1)[0]
+    response = jobs_client.post("/jobs", files=as_parts([clip]), params={"analysis": "transcribe"})
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_parameter"
