@@ -198,7 +198,9 @@ def ldl_section(ldl_figures: dict[str, Any]) -> list[str]:
     metrics = ["chebyshev", "clark", "canberra", "kl", "cosine", "intersection"]
     rows = []
     for corpus, figures in ldl_figures.items():
-        for source in ("model", "prior_baseline"):
+        for source in ("model", "model_all_labels", "prior_baseline"):
+            if source not in figures:
+                continue
             rows.append(
                 [corpus, source.replace("_", " "), *[num(figures[source][m]) for m in metrics]]
             )
@@ -221,7 +223,11 @@ def ldl_section(ldl_figures: dict[str, Any]) -> list[str]:
         "",
         "Targets: EmoDB soft labels from its listener test (recognition share on the acted "
         "label, the rest spread over the other labels); RAVDESS has no rater votes (one-hot). "
-        "Prior baseline: the mean training soft label of the same corpus (EM2LDL practice).",
+        "Prior baseline: the mean training soft label of the same corpus (EM2LDL practice). "
+        "'model': the predicted distribution restricted to the corpus's labels and "
+        "renormalised (as the argmax is restricted); 'model all labels': the 9-way output "
+        "(Clark and Canberra charge a full unit for every label the target gives 0 and the "
+        "prediction does not).",
         "",
     ]
 

@@ -41,6 +41,18 @@ def _export(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _card(args: argparse.Namespace) -> None:
+    import json
+
+    from service.inference.manifest import read_manifest
+    from toolkit.card import write_card
+
+    for directory in args.model_dirs:
+        model_dir = Path(directory)
+        results = json.loads((model_dir / "results.json").read_text())
+        print(write_card(model_dir, read_manifest(model_dir), results))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="python -m toolkit")
@@ -70,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", required=True)
     export.add_argument("--no-int8", action="store_true")
     export.set_defaults(handler=_export)
+    card = commands.add_parser("card", help="re-render MODEL_CARD.md from results.json")
+    card.add_argument("model_dirs", nargs="+", help="models/<name>/<version> directories")
+    card.set_defaults(handler=_card)
     smoke = commands.add_parser("smoke", help="few-step train + export + parity (CI)")
     smoke.add_argument("--out", default="", help="work directory (default: a temp dir)")
     smoke.set_defaults(handler=_smoke)

@@ -28,18 +28,18 @@ from scipy.special import log_softmax, softmax
 from service.labels import AFFECT_DIMENSIONS, CANONICAL_LABELS
 from toolkit.augment.noise import add_noise, babble_noise, pink_noise, white_noise
 from toolkit.data.affect_norms import Affect, neutral_point
-from toolkit.export import export_onnx, quantise_int8, run_onnx, session
+from toolkit.export import export_onnx, predict_onnx, quantise_int8, run_onnx, session
 from toolkit.metrics import affect as affect_metrics
 from toolkit.metrics import calibration, classification, ldl
 from toolkit.train.config import parse_config
 from toolkit.train.dataset import ClipSet, load_clips, octant_targets
 from toolkit.train.experiment import (
     CONFIG_FILE,
-    PLAN_FILE,
     SAMPLING_RATE_HZ,
     corpus_labels,
     load_utterances,
     log,
+    read_plan,
     select,
 )
 from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
@@ -78,24 +78,6 @@ class RunData:
 
 
 # ----------------------------------------------------------------------------- prediction
-
-
-def predict_onnx(model_path: Path, waveforms: Sequence[np.ndarray]) -> Predictions:
-    """Outputs of ``model_path`` for every clip (batched by length), in input order."""
-    sess = session(model_path)
-    order = np.argsort([w.size for w in waveforms], kind="stable")
-    parts: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(order), BATCH_SIZE):
-        chunk = [waveforms[int(i)] for i in order[start : start + BATCH_SIZE]]
-        lengths = np.array([w.size for w in chunk], dtype=np.int64)
-        batch = np.zeros((len(chunk), int(lengths.max())), dtype=np.float32)
-        for row, w in enumerate(chunk):
-            batch[row, : w.size] = w
-        for name, value in run_onnx(sess, batch, lengths).items():
-            if name != "frame_attention":
-                parts.setdefault(name, []).append(value)
-    inverse = np.argsort(order, kind="stable")
-    return {name: np.concatenate(values)[inverse] for name, values in parts.items()}
 
 
 def noisy_waveforms(clips: ClipSet, pool: ClipSet, kind: str, snr_db: float) -> list[np.ndarray]:
@@ -391,9 +373,23 @@ def uncertainty_figures(
     }
 
 
-def ldl_figures(pooled: Pooled) -> dict[str, Any]:
+def restrict_distribution(probabilities: np.ndarray, allowed: Sequence[str]) -> np.ndarray:
+    """Rows of ``(N, 9)`` probabilities with labels outside ``allowed`` set to 0, renormalised."""
+    mask = np.isin(np.arange(len(CANONICAL_LABELS)), label_indices(allowed))
+    kept = probabilities * mask[None, :]
+    restricted: np.ndarray = kept / kept.sum(axis=1, keepdims=True)
+    return restricted
+
+
+def ldl_figures(pooled: Pooled, labels_by_corpus: Mapping[str, Sequence[str]]) -> dict[str, Any]:
     """Six LDL metrics of the distribution head vs the rater soft labels, and the prior
-    baseline (mean training soft label of the same corpus in the same run), per corpus."""
+    baseline (mean training soft label of the same corpus in the same run), per corpus.
+
+    ``model`` restricts the predicted distribution to the corpus's labels (renormalised), as
+    the argmax is restricted; ``model_all_labels`` keeps all 9. Clark and Canberra count a
+    full unit for every label whose target is 0 and whose prediction is not, however small,
+    so the 9-way distribution loses to a prior that is exactly 0 outside the corpus.
+    """
     corpora = pooled.per_clip(corpus_of)
     soft = pooled.per_clip(lambda c: c.soft)
     scaled = (
@@ -410,8 +406,10 @@ def ldl_figures(pooled: Pooled) -> dict[str, Any]:
     figures = {}
     for corpus in sorted(set(corpora.tolist())):
         m = corpora == corpus
+        restricted = restrict_distribution(predicted[m], labels_by_corpus[corpus])
         figures[corpus] = {
-            "model": ldl.ldl_scores(soft[m], predicted[m]).as_dict(),
+            "model": ldl.ldl_scores(soft[m], restricted).as_dict(),
+            "model_all_labels": ldl.ldl_scores(soft[m], predicted[m]).as_dict(),
             "prior_baseline": ldl.ldl_scores(soft[m], prior[m]).as_dict(),
         }
     return figures
@@ -493,7 +491,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate the trained runs of ``run_dir``; write and return ``results.json``'s content."""
     config = parse_config(json.loads((run_dir / CONFIG_FILE).read_text()))
-    plan = {k: RunSpec(**v) for k, v in json.loads((run_dir / PLAN_FILE).read_text()).items()}
+    plan = read_plan(run_dir)
     trained = [n for n in plan if (run_dir / n / CHECKPOINT_FILE).is_file()]
     chosen = [n for n in trained if names is None or n in names]
     utterances = load_utterances(config.data.corpora)
@@ -513,8 +511,9 @@ def evaluate(
             select(clips, spec.test_speakers),
         )
         paths = ensure_onnx(run_dir / name, data[name].train)
+        with_noise = noise and name.startswith("fold")  # noise figures come from the folds
         per_run[name] = run_predictions(
-            data[name], paths, clips, noise, run_dir / name / PREDICTIONS_FILE
+            data[name], paths, clips, with_noise, run_dir / name / PREDICTIONS_FILE
         )
         calibrations[name] = fit_run_calibration(
             data[name].validation, per_run[name]["fp32/validation/clean"]
@@ -538,7 +537,7 @@ def evaluate(
             block["in_corpus"] = in_corpus_figures(pooled, labels_by_corpus)
             block["calibration"] = calibration_figures(pooled)
             block["uncertainty"] = uncertainty_figures(pooled, labels_by_corpus)
-            block["ldl"] = ldl_figures(pooled)
+            block["ldl"] = ldl_figures(pooled, labels_by_corpus)
             block["affect"] = affect_figures(pooled, neutral)
             if noise:
                 conditions = {

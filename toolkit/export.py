@@ -28,6 +28,8 @@ MIN_SAMPLES = 800
 MAX_SAMPLES = 16_000 * 600
 """Longest waveform declared to the exporter: 10 minutes at 16 kHz."""
 MAX_BATCH = 1024
+PREDICT_BATCH = 16
+"""Clips per ONNX Runtime call when predicting a clip list (sorted by length)."""
 PARITY_TOLERANCE = 1e-4
 """Largest allowed absolute difference between PyTorch and ONNX Runtime on any head."""
 
@@ -131,6 +133,24 @@ def parity(model: SerModel, onnx_path: Path, waveforms: Sequence[np.ndarray]) ->
             gap = gap if np.isfinite(gap) else float("inf")
             diffs["padding_invariance"] = max(diffs["padding_invariance"], gap)
     return diffs
+
+
+def predict_onnx(model_path: Path, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Outputs of ``model_path`` for every clip (batched by length), in input order."""
+    sess = session(model_path)
+    order = np.argsort([w.size for w in waveforms], kind="stable")
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(order), PREDICT_BATCH):
+        chunk = [waveforms[int(i)] for i in order[start : start + PREDICT_BATCH]]
+        lengths = np.array([w.size for w in chunk], dtype=np.int64)
+        batch = np.zeros((len(chunk), int(lengths.max())), dtype=np.float32)
+        for row, w in enumerate(chunk):
+            batch[row, : w.size] = w
+        for name, value in run_onnx(sess, batch, lengths).items():
+            if name != "frame_attention":
+                parts.setdefault(name, []).append(value)
+    inverse = np.argsort(order, kind="stable")
+    return {name: np.concatenate(values)[inverse] for name, values in parts.items()}
 
 
 def check_parity(diffs: dict[str, float], tolerance: float = PARITY_TOLERANCE) -> None:

@@ -15,6 +15,7 @@ from toolkit.train import losses
 from toolkit.train.augment import AugmentConfig, Augmenter
 from toolkit.train.config import FoldConfig, load_config
 from toolkit.train.dataset import (
+    label_class_weights,
     load_clips,
     octant_class_weights,
     octant_targets,
@@ -146,3 +147,19 @@ def test_octant_class_weights_absent_octants_get_one() -> None:
     weights = octant_class_weights(np.array([0, 0, 0, 3, -1]))
     assert weights[0] == pytest.approx(0.5) and weights[3] == pytest.approx(1.5)
     assert weights[[1, 2, 4, 5, 6, 7]].tolist() == [1.0] * 6
+
+
+def test_label_class_weights_balance_totals() -> None:
+    labels = np.array([0, 0, 0, 1])
+    weights = label_class_weights(labels)
+    assert weights[0] * 3 == pytest.approx(weights[1] * 1)
+    assert weights[2:].tolist() == [1.0] * 7
+
+
+def test_class_weighted_kl_emphasises_rare_class() -> None:
+    logits = torch.zeros(2, 3)
+    target = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    logits[0, 0] = 5.0  # sample 0 right, sample 1 wrong
+    plain = losses.soft_kl(logits, target)
+    weighted = losses.soft_kl(logits, target, torch.tensor([1.0, 3.0, 1.0]))
+    assert float(weighted) > float(plain)

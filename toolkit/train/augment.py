@@ -59,6 +59,7 @@ class TrainingExample:
     acted: np.ndarray
     soft: np.ndarray
     affect: np.ndarray
+    teacher: np.ndarray | None = None
 
 
 def change_speed(waveform: np.ndarray, factor: float) -> np.ndarray:
@@ -84,17 +85,20 @@ class Augmenter:
         clips, config = self.clips, self.config
         waveform = self._maybe_speed(self._crop(clips.waveforms[index]))
         acted, soft, affect = clips.acted[index], clips.soft[index], clips.affect[index]
+        teacher = None if clips.teacher is None else clips.teacher[index]
         if self.rng.random() < config.eam_probability:
             donor = int(self.rng.integers(len(clips)))
             waveform, weight = self._eam(waveform, clips.waveforms[donor])
             acted = (1 - weight) * acted + weight * clips.acted[donor]
             soft = (1 - weight) * soft + weight * clips.soft[donor]
             affect = (1 - weight) * affect + weight * clips.affect[donor]
+            if teacher is not None and clips.teacher is not None:
+                teacher = (1 - weight) * teacher + weight * clips.teacher[donor]
         if self.rng.random() < config.noise_probability and mean_power(waveform) > 0:
             waveform = self._noise(waveform, self.speakers[index])
         gain = 10.0 ** (self.rng.uniform(*config.gain_db) / 20.0)
         waveform = np.clip(waveform * gain, -1.0, 1.0).astype(np.float32)
-        return TrainingExample(waveform, acted, soft, affect)
+        return TrainingExample(waveform, acted, soft, affect, teacher)
 
     def _crop(self, waveform: np.ndarray) -> np.ndarray:
         samples = int(self.config.crop_s * SAMPLING_RATE_HZ)

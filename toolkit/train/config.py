@@ -48,6 +48,7 @@ class LossConfig:
         affect: 1 - CCC per affect dimension (EmoSphere-SER).
         octant_start, octant_end, octant_decay_epochs: octant CE weight schedule
             (EmoSphere-SER: 1 -> 0.01 over the first epochs).
+        class_balanced: weight the categorical terms by balanced label weights (UA target).
     """
 
     kl: float = 1.0
@@ -61,6 +62,25 @@ class LossConfig:
     octant_start: float = 1.0
     octant_end: float = 0.01
     octant_decay_epochs: int = 10
+    class_balanced: bool = False
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """``[distill]``: knowledge distillation from a teacher trained on the same folds.
+
+    Attributes:
+        teacher_run_dir: run directory of the teacher (same folds and run names, e.g. the
+            frozen Whisper runs); empty = no distillation. The teacher of run ``fold0`` is
+            ``<teacher_run_dir>/fold0``, so it never saw the student's test speakers.
+        weight: weight of the distillation term.
+        temperature: softening temperature of teacher and student (Hinton et al. 2015,
+            "Distilling the Knowledge in a Neural Network"; the term is scaled by T^2).
+    """
+
+    teacher_run_dir: str = ""
+    weight: float = 1.0
+    temperature: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 T = TypeVar("T")
@@ -113,6 +134,7 @@ def parse_config(document: dict[str, Any]) -> TrainConfig:
         augment=_build(AugmentConfig, document.get("augment", {})),
         loss=_build(LossConfig, document.get("loss", {})),
         optim=_build(OptimConfig, document.get("optim", {})),
+        distill=_build(DistillConfig, document.get("distill", {})),
     )
 
 

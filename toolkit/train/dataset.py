@@ -36,6 +36,7 @@ class ClipSet:
         acted: ``(N, C)`` one-hot of the acted label.
         soft: ``(N, C)`` rater soft label (one-hot without raters).
         affect: ``(N, 3)`` valence, arousal, dominance targets in [0, 1].
+        teacher: ``(N, C)`` softened teacher probabilities (distillation), or ``None``.
     """
 
     utterances: list[Utterance]
@@ -43,6 +44,7 @@ class ClipSet:
     acted: np.ndarray
     soft: np.ndarray
     affect: np.ndarray
+    teacher: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -62,6 +64,7 @@ class ClipSet:
             self.acted[chosen],
             self.soft[chosen],
             self.affect[chosen],
+            None if self.teacher is None else self.teacher[chosen],
         )
 
 
@@ -91,6 +94,18 @@ def octant_targets(affect: np.ndarray, neutral: Affect) -> np.ndarray:
     octants = octant_indices(affect, neutral)
     radius = np.linalg.norm(affect - np.asarray(neutral), axis=1)
     return np.where(radius < NEUTRAL_RADIUS, -1, octants)
+
+
+def label_class_weights(labels: np.ndarray) -> np.ndarray:
+    """Balanced weights ``(9,)``: ``N / (K * count_c)`` for the K labels present, 1 for absent
+    ones (the "balanced" heuristic of King & Zeng 2001, as in scikit-learn), so that every
+    present label carries the same total weight: training then aims at UA, not WA."""
+    counts = np.bincount(labels, minlength=len(CANONICAL_LABELS)).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(len(CANONICAL_LABELS))
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    balanced: np.ndarray = weights.astype(np.float32)
+    return balanced
 
 
 def octant_class_weights(octants: np.ndarray) -> np.ndarray:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
+
+import numpy as np
+from scipy.special import softmax
 
 from toolkit.data.affect_norms import neutral_point
 from toolkit.data.registry import load_corpus
 from toolkit.data.types import Utterance
+from toolkit.export import export_onnx, predict_onnx
 from toolkit.folds import save_folds
+from toolkit.model.ser_model import build_model
 from toolkit.train.config import TrainConfig
 from toolkit.train.dataset import ClipSet, load_clips
-from toolkit.model.ser_model import build_model
 from toolkit.train.frozen import FrozenFeatureFeeder
-from toolkit.train.loop import train_run
+from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint, train_run
 from toolkit.train.plan import RunSpec, all_runs, combined_folds, corpus_folds
 
 SAMPLING_RATE_HZ = 16_000
@@ -66,6 +70,37 @@ def write_plan(
     return plan
 
 
+def read_plan(run_dir: Path) -> dict[str, RunSpec]:
+    """The ``plan.json`` of a run directory."""
+    records = json.loads((run_dir / PLAN_FILE).read_text())
+    return {
+        name: RunSpec(
+            record["name"],
+            tuple(record["train_speakers"]),
+            tuple(record["validation_speakers"]),
+            tuple(record["test_speakers"]),
+        )
+        for name, record in records.items()
+    }
+
+
+def with_teacher(train: ClipSet, teacher_dir: Path, run: RunSpec, config: TrainConfig) -> ClipSet:
+    """``train`` with the softened probabilities of the teacher run of the same name.
+
+    Raises ``ValueError`` when the teacher's run used other speakers (different folds).
+    """
+    if read_plan(teacher_dir)[run.name] != run:
+        raise ValueError(f"teacher run {teacher_dir / run.name} used other speakers than {run}")
+    model_path = teacher_dir / run.name / "model.onnx"
+    if not model_path.is_file():
+        model, _, _ = load_checkpoint(teacher_dir / run.name / CHECKPOINT_FILE)
+        export_onnx(model, model_path)
+    logits = predict_onnx(model_path, train.waveforms)["logits"]
+    probabilities = softmax(logits / config.distill.temperature, axis=1).astype(np.float32)
+    log(f"teacher {model_path}: probabilities for {len(train)} training clips")
+    return replace(train, teacher=probabilities)
+
+
 def train_runs(config: TrainConfig, out_dir: Path, names: Sequence[str]) -> None:
     """Train the named runs (``fold0``.., ``final``, ``cross_*``) into ``out_dir/<name>``."""
     utterances = load_utterances(config.data.corpora)
@@ -83,7 +118,10 @@ def train_runs(config: TrainConfig, out_dir: Path, names: Sequence[str]) -> None
             f"== run {name}: {len(run.train_speakers)} train, "
             f"{len(run.validation_speakers)} validation, {len(run.test_speakers)} test speakers"
         )
-        train, validation = select(clips, run.train_speakers), select(clips, run.validation_speakers)
+        train = select(clips, run.train_speakers)
+        validation = select(clips, run.validation_speakers)
+        if config.distill.teacher_run_dir:
+            train = with_teacher(train, Path(config.distill.teacher_run_dir), run, config)
         model, feeder = None, None
         if config.model.backbone != "compact" and config.model.whisper_trainable_layers == 0:
             model = build_model(config.model)

@@ -23,6 +23,7 @@ from toolkit.train.augment import Augmenter, TrainingExample
 from toolkit.train.config import LossConfig, TrainConfig, parse_config
 from toolkit.train.dataset import (
     ClipSet,
+    label_class_weights,
     octant_class_weights,
     octant_targets,
     pad_batch,
@@ -61,6 +62,7 @@ class BatchTargets:
     affect: Tensor
     octant: Tensor
     label: Tensor
+    teacher: Tensor | None = None
 
 
 def batch_targets(examples: Sequence[TrainingExample], neutral: Affect) -> BatchTargets:
@@ -73,21 +75,48 @@ def batch_targets(examples: Sequence[TrainingExample], neutral: Affect) -> Batch
         affect=torch.from_numpy(affect),
         octant=torch.from_numpy(octant_targets(affect, neutral)),
         label=torch.from_numpy(acted.argmax(axis=1)),
+        teacher=_teacher_tensor(examples),
     )
+
+
+def _teacher_tensor(examples: Sequence[TrainingExample]) -> Tensor | None:
+    teachers = [e.teacher for e in examples]
+    if any(t is None for t in teachers):
+        return None
+    return torch.from_numpy(np.stack(teachers).astype(np.float32))  # type: ignore[arg-type]
 
 
 def loss_terms(
     outputs: SerOutputs,
     targets: BatchTargets,
     aux: AuxiliaryModules,
+    config: TrainConfig,
+    octant_weights: Tensor,
+    class_weights: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """Unweighted value of every loss term for one batch (``class_weights`` ``(9,)``
+    re-weights the categorical terms when class-balanced training is on; ``distill`` is
+    present when the batch carries teacher probabilities)."""
+    terms = _base_terms(outputs, targets, aux, config.loss, octant_weights, class_weights)
+    if targets.teacher is not None:
+        terms["distill"] = losses.distillation(
+            outputs.heads.logits, targets.teacher, config.distill.temperature
+        )
+    return terms
+
+
+def _base_terms(
+    outputs: SerOutputs,
+    targets: BatchTargets,
+    aux: AuxiliaryModules,
     config: LossConfig,
     octant_weights: Tensor,
+    class_weights: Tensor | None,
 ) -> dict[str, Tensor]:
-    """Unweighted value of every loss term for one batch."""
     heads = outputs.heads
     return {
-        "kl": losses.soft_kl(heads.logits, targets.acted),
-        "focal": losses.soft_focal(heads.logits, targets.acted, config.focal_gamma),
+        "kl": losses.soft_kl(heads.logits, targets.acted, class_weights),
+        "focal": losses.soft_focal(heads.logits, targets.acted, config.focal_gamma, class_weights),
         "distribution": losses.soft_kl(heads.distribution_logits, targets.soft),
         "center": aux.center(outputs.embedding, targets.label),
         "supcon": losses.supervised_contrastive(
@@ -98,8 +127,12 @@ def loss_terms(
     }
 
 
-def loss_weights(config: LossConfig, epoch: int) -> dict[str, float]:
+def loss_weights(config: TrainConfig, epoch: int) -> dict[str, float]:
     """Weight of each term at ``epoch`` (the octant weight decays)."""
+    return {"distill": config.distill.weight, **_loss_weights(config.loss, epoch)}
+
+
+def _loss_weights(config: LossConfig, epoch: int) -> dict[str, float]:
     return {
         "kl": config.kl,
         "focal": config.focal,
@@ -200,6 +233,9 @@ def train_run(
         parameters, lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
     )
     octant_weights = torch.from_numpy(octant_class_weights(octant_targets(train.affect, neutral)))
+    class_weights = (
+        torch.from_numpy(label_class_weights(train.labels)) if config.loss.class_balanced else None
+    )
     batch_rng = np.random.default_rng(config.optim.seed + 2)
     steps_per_epoch = math.ceil(len(train) / config.optim.batch_size)
     history: list[dict[str, Any]] = []
@@ -209,14 +245,19 @@ def train_run(
         started = time.monotonic()
         model.train()
         aux.train()
-        weights = loss_weights(config.loss, epoch)
+        weights = loss_weights(config, epoch)
         sums: dict[str, float] = {}
         for indices in shuffled_batches(len(train), config.optim.batch_size, batch_rng):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step, steps_per_epoch)
             outputs, examples = feeder.train_batch(model, indices)
             terms = loss_terms(
-                outputs, batch_targets(examples, neutral), aux, config.loss, octant_weights
+                outputs,
+                batch_targets(examples, neutral),
+                aux,
+                config,
+                octant_weights,
+                class_weights,
             )
             total = sum((weights[name] * value for name, value in terms.items()), torch.zeros(()))
             optimizer.zero_grad(set_to_none=True)

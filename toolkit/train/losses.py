@@ -22,17 +22,30 @@ EPS = 1e-8
 """Guards divisions and logs of probabilities."""
 
 
-def soft_kl(logits: Tensor, target: Tensor) -> Tensor:
+def weighted_mean(values: Tensor, target: Tensor, class_weights: Tensor | None) -> Tensor:
+    """Mean of per-sample ``values`` ``(B,)``, each weighted by ``sum_c target_c * w_c``
+    (class-balanced training) when ``class_weights`` ``(C,)`` is given."""
+    if class_weights is None:
+        return values.mean()
+    sample_weights = target @ class_weights
+    return (values * sample_weights).sum() / sample_weights.sum().clamp(min=EPS)
+
+
+def soft_kl(logits: Tensor, target: Tensor, class_weights: Tensor | None = None) -> Tensor:
     """Mean KL(target || softmax(logits)) in nats; ``logits``, ``target`` ``(B, C)``."""
     log_probs = F.log_softmax(logits, dim=-1)
-    return F.kl_div(log_probs, target, reduction="batchmean")
+    per_sample = F.kl_div(log_probs, target, reduction="none").sum(dim=-1)
+    return weighted_mean(per_sample, target, class_weights)
 
 
-def soft_focal(logits: Tensor, target: Tensor, gamma: float) -> Tensor:
+def soft_focal(
+    logits: Tensor, target: Tensor, gamma: float, class_weights: Tensor | None = None
+) -> Tensor:
     """Focal loss with soft targets, mean over the batch; ``gamma`` 2 in Lin et al. 2017."""
     log_probs = F.log_softmax(logits, dim=-1)
     modulation = (1.0 - log_probs.exp()).pow(gamma)
-    return -(target * modulation * log_probs).sum(dim=-1).mean()
+    per_sample = -(target * modulation * log_probs).sum(dim=-1)
+    return weighted_mean(per_sample, target, class_weights)
 
 
 class CenterLoss(nn.Module):
@@ -72,6 +85,12 @@ def supervised_contrastive(features: Tensor, labels: Tensor, temperature: float)
     return -mean_log_prob.mean()
 
 
+def distillation(logits: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+    """``T^2 * KL(teacher || softmax(logits / T))`` (Hinton et al. 2015); ``teacher`` holds
+    the teacher's probabilities at the same temperature, ``(B, C)``."""
+    return temperature**2 * soft_kl(logits / temperature, teacher)
+
+
 def concordance(pred: Tensor, target: Tensor) -> Tensor:
     """Lin's CCC per column of ``(B, D)`` inputs -> ``(D,)`` (population moments)."""
     pred_mean, target_mean = pred.mean(dim=0), target.mean(dim=0)
@@ -98,4 +117,6 @@ def octant_weight(epoch: int, start: float, end: float, decay_epochs: int) -> fl
     ``decay_epochs`` and constant after (EmoSphere-SER: 1 -> 0.01 over the first epochs)."""
     if decay_epochs <= 0 or epoch >= decay_epochs:
         return end
+    if start <= 0.0 or end <= 0.0:  # no geometric path through 0: interpolate linearly
+        return start + (end - start) * epoch / decay_epochs
     return start * math.exp(math.log(end / start) * epoch / decay_epochs)
