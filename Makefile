@@ -39,11 +39,20 @@ format: $(DEV_STAMP)
 types: $(DEV_STAMP)
 	$(BIN)/mypy
 
-train: $(DEV_STAMP)  ## train on ../shared/data and export the default model
-	$(BIN)/python -m toolkit train --config toolkit/configs/default.toml
+# The shipped default model: recipe, run directory (gitignored) and version (docs/training.md).
+TRAIN_CONFIG ?= toolkit/configs/default.toml
+RUN_DIR ?= runs/v1
+MODEL_NAME ?= ser-compact
+MODEL_VERSION ?= 0.2.0
+ALL_RUNS := fold0,fold1,fold2,fold3,fold4,final,cross_ravdess_to_emodb,cross_emodb_to_ravdess
 
-evaluate: $(DEV_STAMP)  ## regenerate every figure and the model card from the saved folds
-	$(BIN)/python -m toolkit evaluate --config toolkit/configs/default.toml
+train: $(DEV_STAMP)  ## train every run on ../shared/data (hours on one core), evaluate, export the default model
+	$(BIN)/python -m toolkit train --config $(TRAIN_CONFIG) --out $(RUN_DIR) --runs $(ALL_RUNS)
+	$(MAKE) evaluate
+
+evaluate: $(DEV_STAMP)  ## regenerate every figure, manifest and model card from the saved runs
+	$(BIN)/python -m toolkit evaluate --run-dir $(RUN_DIR)
+	$(BIN)/python -m toolkit export --run-dir $(RUN_DIR) --run final --name $(MODEL_NAME) --version $(MODEL_VERSION)
 
 smoke: $(DEV_STAMP)  ## a few training steps, export and parity check
 	$(BIN)/python -m toolkit smoke

@@ -28,13 +28,21 @@ from service.inference.manifest import (
     Windowing,
     write_manifest,
 )
+from service.explain.references import NormTable
 from service.labels import CANONICAL_LABELS
 from toolkit.card import write_card
+from toolkit.cue_norms import compute_cue_norms
 from toolkit.data.affect_norms import neutral_point
 from toolkit.evaluate import MODEL_FILES
 from toolkit.export import check_parity, parity, sha256_of
 from toolkit.train.dataset import read_waveform
-from toolkit.train.experiment import FOLDS_FILE, corpus_labels, load_utterances, log
+from toolkit.train.experiment import (
+    FOLDS_FILE,
+    corpus_labels,
+    load_utterances,
+    log,
+    read_plan,
+)
 from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
 
 WINDOW_S = 6.0
@@ -98,8 +106,10 @@ def build_manifest(
     metrics: dict[str, float],
     frame_hop_s: float,
     description: str,
+    cue_norms: NormTable,
 ) -> Manifest:
-    """The manifest of one packaged model (labels: the 9 canonical ones)."""
+    """The manifest of one packaged model (labels: the 9 canonical ones; ``cue_norms`` from
+    the neutral clips of the run's training speakers)."""
     valence, arousal, dominance = neutral_point()
     return Manifest(
         name=name,
@@ -126,6 +136,7 @@ def build_manifest(
             measure="entropy", abstain_threshold=min(1.0, calibration["abstain_threshold"])
         ),
         metrics=metrics,
+        cue_norms=cue_norms,
         metrics_protocol=(
             "speaker-independent k-fold (RAVDESS 5 folds of 4 actors, EmoDB 4 folds of 2 "
             "speakers, folds.json), test predictions pooled over folds; cross-corpus: trained "
@@ -155,6 +166,7 @@ def package(
     results = json.loads((run_dir / "results.json").read_text())
     calibration = results["calibration_per_run"][run_name]
     model, config, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
+    cue_norms = training_cue_norms(run_dir, run_name, list(config.data.corpora))
     out_dirs = []
     variants = [("fp32", name)] + ([("int8", f"{name}-int8")] if with_int8 else [])
     for variant, model_name in variants:
@@ -178,6 +190,7 @@ def package(
             headline_metrics(results, variant),
             model.frame_hop_s,
             description,
+            cue_norms,
         )
         write_manifest(manifest, out_dir)
         shutil.copyfile(run_dir / FOLDS_FILE, out_dir / "folds.json")
@@ -189,6 +202,16 @@ def package(
         write_card(out_dir, manifest, shipped)
         out_dirs.append(out_dir)
     return out_dirs
+
+
+def training_cue_norms(run_dir: Path, run_name: str, corpora: list[str]) -> NormTable:
+    """Per-gender neutral-speech cue norms over the training speakers of ``run_name``
+    (the reference the explanation's z-scores compare against)."""
+    speakers = set(read_plan(run_dir)[run_name].train_speakers)
+    training = [u for u in load_utterances(corpora) if u.speaker_key in speakers]
+    norms = compute_cue_norms(training)
+    log(f"cue norms from {sum(u.label == 'neutral' for u in training)} neutral training clips")
+    return norms
 
 
 def config_summary(config: Any) -> dict[str, Any]:

@@ -51,3 +51,15 @@ def test_manifest_metrics_come_from_results(model_dir: Path) -> None:
     assert manifest.metrics == headline_metrics(results, results["shipped"]["variant"])
     assert (model_dir / "folds.json").is_file()
     assert (model_dir / manifest.file).stat().st_size <= 25 * 2**20
+
+
+@pytest.mark.parametrize("model_dir", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_manifest_carries_training_cue_norms(model_dir: Path) -> None:
+    from service.explain import CUE_UNITS
+
+    norms = read_manifest(model_dir).cue_norms
+    assert {"female", "male", "pooled"} <= set(norms)
+    for group in ("female", "male"):
+        measured = [cue for cue in CUE_UNITS if cue in norms[group]]
+        assert len(measured) >= 8, f"{group}: only {measured}"
+        assert all(norms[group][cue]["count"] >= 10 for cue in measured)

@@ -17,6 +17,7 @@ import numpy as np
 
 from service.inference.manifest import read_manifest
 from toolkit.data.affect_norms import neutral_point
+from toolkit.data.types import Utterance
 from toolkit.export import check_parity, export_onnx, parity, quantise_int8, run_onnx, session
 from toolkit.train.config import TrainConfig
 from toolkit.train.dataset import load_clips
@@ -73,18 +74,24 @@ def run_smoke(out_dir: Path | None = None) -> dict[str, float]:
     )
     if not all(np.isfinite(v).all() for v in outputs.values()):
         raise AssertionError("int8 model returned non-finite values")
-    _check_manifest_round_trip(onnx_path)
+    neutral_clips = [u for u in utterances if u.speaker_key in SMOKE_SPEAKERS][::5]
+    _check_manifest_round_trip(onnx_path, [u for u in neutral_clips if u.label == "neutral"])
     log(f"smoke passed in {time.monotonic() - started:.1f} s ({work})")
     return diffs
 
 
-def _check_manifest_round_trip(onnx_path: Path) -> None:
-    """A manifest built by the packager validates with the service's reader."""
+def _check_manifest_round_trip(onnx_path: Path, neutral_clips: list[Utterance]) -> None:
+    """A manifest built by the packager, with cue norms from ``neutral_clips``, validates with
+    the service's reader."""
     from service.inference.manifest import write_manifest
+    from toolkit.cue_norms import compute_cue_norms
     from toolkit.package import build_manifest
 
     calibration = {"temperature": 1.0, "distribution_temperature": 1.0, "abstain_threshold": 0.9}
-    manifest = build_manifest("ser-smoke", "0.0.0", onnx_path, calibration, {}, 0.02, "smoke")
+    norms = compute_cue_norms(neutral_clips)
+    manifest = build_manifest(
+        "ser-smoke", "0.0.0", onnx_path, calibration, {}, 0.02, "smoke", norms
+    )
     write_manifest(manifest, onnx_path.parent)
     if read_manifest(onnx_path.parent) != manifest:
         raise AssertionError("manifest did not survive the round trip")
