@@ -1,4 +1,4 @@
-"""Command line: ``python -m toolkit {train,evaluate,export,package,smoke}``."""
+"""Command line: ``python -m toolkit {train,evaluate,export,ablate,card,smoke}``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,14 @@ def _export(args: argparse.Namespace) -> None:
         with_int8=not args.no_int8,
     ):
         print(path)
+
+
+def _ablate(args: argparse.Namespace) -> None:
+    from toolkit.ablation import ablate
+
+    names = [n for n in args.variants.split(",") if n] or None
+    backbones = [Path(d) for d in args.backbones.split(",") if d]
+    print(ablate(Path(args.spec), Path(args.out), names, backbones, args.table_only))
 
 
 def _card(args: argparse.Namespace) -> None:
@@ -82,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", required=True)
     export.add_argument("--no-int8", action="store_true")
     export.set_defaults(handler=_export)
+    ablation = commands.add_parser("ablate", help="train + evaluate recipe variants -> table")
+    ablation.add_argument("--spec", default="toolkit/configs/ablations.toml")
+    ablation.add_argument("--out", default="runs/ablation")
+    ablation.add_argument("--variants", default="", help="comma-separated subset (default: all)")
+    ablation.add_argument(
+        "--backbones", default="", help="evaluated run dirs to compare over all folds"
+    )
+    ablation.add_argument("--table-only", action="store_true", help="only rewrite the tables")
+    ablation.set_defaults(handler=_ablate)
     card = commands.add_parser("card", help="re-render MODEL_CARD.md from results.json")
     card.add_argument("model_dirs", nargs="+", help="models/<name>/<version> directories")
     card.set_defaults(handler=_card)

@@ -1,0 +1,221 @@
+"""``python -m toolkit ablate``: train and evaluate the recipe variants of one spec file on the
+same runs (same speakers, same seed, same epochs), and write one table.
+
+The spec (``toolkit/configs/ablations.toml``) names a base config, the runs (``fold0``), the
+overrides common to every variant and, per variant, an optional other config and its own
+overrides. A variant whose runs are already trained (checkpoint and a full history) or
+evaluated (``results.json``) is not redone, so an interrupted ablation resumes.
+
+Output: ``<out>/<variant>/`` run directories, ``<out>/ablation.json`` and ``<out>/ablation.md``;
+with ``--backbones dir,dir`` a second table compares fully evaluated run directories (all
+folds), e.g. the compact and the frozen-Whisper recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolkit.evaluate import evaluate
+from toolkit.train.config import TrainConfig, load_config
+from toolkit.train.experiment import train_runs
+from toolkit.train.loop import CHECKPOINT_FILE, HISTORY_FILE
+
+RESULTS_FILE = "results.json"
+REFERENCE_VARIANT = "default"
+CORPORA = ("ravdess", "emodb")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the ablation: ``config`` with ``overrides`` applied."""
+
+    name: str
+    change: str
+    config: Path
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AblationSpec:
+    """The parsed spec file."""
+
+    runs: tuple[str, ...]
+    variants: tuple[Variant, ...]
+
+
+def read_spec(path: Path) -> AblationSpec:
+    """Parse an ablation spec (see ``toolkit/configs/ablations.toml``)."""
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
+    common = list(document.get("common", []))
+    variants = tuple(
+        Variant(
+            name=name,
+            change=str(table["change"]),
+            config=Path(table.get("config", document["base"])),
+            overrides=tuple(common + list(table.get("set", []))),
+        )
+        for name, table in document["variants"].items()
+    )
+    return AblationSpec(runs=tuple(document["runs"]), variants=variants)
+
+
+def variant_config(variant: Variant) -> TrainConfig:
+    """The training config of ``variant``."""
+    return load_config(variant.config, list(variant.overrides))
+
+
+def is_trained(run_dir: Path, epochs: int) -> bool:
+    """Whether ``run_dir`` holds a checkpoint and a history of ``epochs`` epochs."""
+    history = run_dir / HISTORY_FILE
+    if not (run_dir / CHECKPOINT_FILE).is_file() or not history.is_file():
+        return False
+    return len(json.loads(history.read_text())) >= epochs
+
+
+def run_variant(variant: Variant, runs: Sequence[str], out_dir: Path) -> dict[str, Any]:
+    """Train the missing runs of ``variant`` and evaluate them (no noise conditions)."""
+    config = variant_config(variant)
+    missing = [r for r in runs if not is_trained(out_dir / r, config.optim.epochs)]
+    if missing:
+        train_runs(config, out_dir, missing)
+    results_path = out_dir / RESULTS_FILE
+    if missing or not results_path.is_file():
+        return evaluate(out_dir, list(runs), noise=False)
+    results: dict[str, Any] = json.loads(results_path.read_text())
+    return results
+
+
+def best_validation_ua(run_dir: Path) -> float:
+    """Highest validation score (mean validation UA over corpora) in the run's history."""
+    history = json.loads((run_dir / HISTORY_FILE).read_text())
+    return max(float(epoch["validation_score"]) for epoch in history)
+
+
+def variant_row(variant: Variant, runs: Sequence[str], out_dir: Path) -> dict[str, Any]:
+    """The figures of one variant: test UA per corpus (all labels), their mean, ECE."""
+    results = json.loads((out_dir / RESULTS_FILE).read_text())["fp32"]
+    ua = {c: float(results["in_corpus"][c]["all_labels"]["ua"]) for c in CORPORA}
+    return {
+        "variant": variant.name,
+        "change": variant.change,
+        "validation_ua": sum(best_validation_ua(out_dir / r) for r in runs) / len(runs),
+        "test_ua": ua,
+        "test_ua_mean": sum(ua.values()) / len(ua),
+        "ece_after_temperature": float(results["calibration"]["ece_after"]),
+    }
+
+
+def backbone_row(run_dir: Path) -> dict[str, Any]:
+    """Five-fold figures of a fully evaluated run directory (``toolkit evaluate``)."""
+    results = json.loads((run_dir / RESULTS_FILE).read_text())
+    block = results["fp32"]
+    config = json.loads((run_dir / "config.json").read_text())
+    noise = block.get("noise_ua", {})
+    return {
+        "run_dir": str(run_dir),
+        "backbone": config["model"]["backbone"],
+        "runs": results["runs_evaluated"],
+        "test_ua": {c: block["in_corpus"][c]["all_labels"]["ua"] for c in CORPORA},
+        "test_ua_6shared": {c: block["in_corpus"][c]["shared_labels"]["ua"] for c in CORPORA},
+        "cross_corpus_ua": {k: v["ua"] for k, v in block.get("cross_corpus", {}).items()},
+        "ece_after_temperature": block["calibration"]["ece_after"],
+        "ravdess_ua_babble_10dB": noise.get("babble_10dB", {}).get("ravdess"),
+        "latency_ms_per_3s_clip": block["latency_ms_per_3s_clip_1_thread"]["median"],
+        "model_file_mib": {k: v / 2**20 for k, v in block.get("model_file_bytes", {}).items()},
+    }
+
+
+def percent(value: float | None) -> str:
+    """``0.5712`` -> ``57.1 %``; ``None`` -> ``-``."""
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def ablation_markdown(rows: Sequence[dict[str, Any]], runs: Sequence[str]) -> list[str]:
+    """The variant table; deltas are test-UA-mean points against the default variant."""
+    reference = next((r for r in rows if r["variant"] == REFERENCE_VARIANT), None)
+    lines = [
+        f"Runs: {', '.join(runs)} (test speakers of those runs; UA over all labels of each "
+        "corpus; validation UA = best epoch's mean over corpora).",
+        "",
+        "| variant | change | validation UA | RAVDESS UA | EmoDB UA | mean | vs default | ECE |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        delta = (
+            ""
+            if reference is None
+            else f"{100 * (row['test_ua_mean'] - reference['test_ua_mean']):+.1f}"
+        )
+        lines.append(
+            f"| {row['variant']} | {row['change']} | {percent(row['validation_ua'])} | "
+            f"{percent(row['test_ua']['ravdess'])} | {percent(row['test_ua']['emodb'])} | "
+            f"{percent(row['test_ua_mean'])} | {delta} | {percent(row['ece_after_temperature'])} |"
+        )
+    return lines
+
+
+def backbone_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The all-folds backbone comparison table."""
+    lines = [
+        "| run dir | backbone | RAVDESS UA (8) | EmoDB UA (7) | RAVDESS / EmoDB UA (6 shared) "
+        "| cross R->E / E->R | ECE | RAVDESS babble 10 dB | ms per 3 s clip "
+        "| file MiB (fp32 / int8) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cross = row["cross_corpus_ua"]
+        r_to_e, e_to_r = cross.get("ravdess_to_emodb"), cross.get("emodb_to_ravdess")
+        sizes = row["model_file_mib"]
+        lines.append(
+            f"| {row['run_dir']} | {row['backbone']} | {percent(row['test_ua']['ravdess'])} | "
+            f"{percent(row['test_ua']['emodb'])} | {percent(row['test_ua_6shared']['ravdess'])} / "
+            f"{percent(row['test_ua_6shared']['emodb'])} | "
+            f"{percent(r_to_e)} / {percent(e_to_r)} | "
+            f"{percent(row['ece_after_temperature'])} | {percent(row['ravdess_ua_babble_10dB'])} | "
+            f"{row['latency_ms_per_3s_clip']:.1f} | "
+            + " / ".join(f"{sizes[k]:.1f}" for k in ("fp32", "int8") if k in sizes)
+            + " |"
+        )
+    return lines
+
+
+def ablate(
+    spec_path: Path,
+    out_root: Path,
+    names: Sequence[str] | None = None,
+    backbone_dirs: Sequence[Path] = (),
+    table_only: bool = False,
+) -> Path:
+    """Run the (chosen) variants of ``spec_path`` into ``out_root`` and write the tables.
+
+    With ``table_only``, nothing is trained or evaluated: the table lists the variants that
+    already have results. Returns the path of ``ablation.md``.
+    """
+    spec = read_spec(spec_path)
+    rows = []
+    for variant in spec.variants:
+        out_dir = out_root / variant.name
+        if not table_only and (names is None or variant.name in names):
+            run_variant(variant, spec.runs, out_dir)
+        if (out_dir / RESULTS_FILE).is_file():
+            rows.append(variant_row(variant, spec.runs, out_dir))
+    backbones = [backbone_row(d) for d in backbone_dirs]
+    out_root.mkdir(parents=True, exist_ok=True)
+    document = {
+        "spec": str(spec_path),
+        "runs": list(spec.runs),
+        "variants": rows,
+        "backbones": backbones,
+    }
+    (out_root / "ablation.json").write_text(json.dumps(document, indent=1) + "\n")
+    lines = ["# Ablations", "", *ablation_markdown(rows, spec.runs)]
+    if backbones:
+        lines += ["", "## Backbones (all folds)", "", *backbone_markdown(backbones)]
+    path = out_root / "ablation.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
