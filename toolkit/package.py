@@ -106,10 +106,10 @@ def build_manifest(
     metrics: dict[str, float],
     frame_hop_s: float,
     description: str,
-    cue_norms: NormTable,
+    cue_norms: NormTable | None = None,
 ) -> Manifest:
     """The manifest of one packaged model (labels: the 9 canonical ones; ``cue_norms`` from
-    the neutral clips of the run's training speakers)."""
+    the neutral clips of the run's training speakers; none for timing-only models)."""
     valence, arousal, dominance = neutral_point()
     return Manifest(
         name=name,
@@ -136,7 +136,7 @@ def build_manifest(
             measure="entropy", abstain_threshold=min(1.0, calibration["abstain_threshold"])
         ),
         metrics=metrics,
-        cue_norms=cue_norms,
+        cue_norms=cue_norms or {},
         metrics_protocol=(
             "speaker-independent k-fold (RAVDESS 5 folds of 4 actors, EmoDB 4 folds of 2 "
             "speakers, folds.json), test predictions pooled over folds; cross-corpus: trained "
