@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
 
-.PHONY: install run worker test check lint format types train evaluate smoke openapi lock clean bench bench-quick
+.PHONY: install run worker test check lint format types train evaluate train-whisper ablate smoke openapi lock clean bench bench-quick
 
 install: $(RUN_STAMP)  ## set up the runtime environment only (what the Docker image runs)
 
@@ -53,6 +53,15 @@ train: $(DEV_STAMP)  ## train every run on ../shared/data (hours on one core), e
 evaluate: $(DEV_STAMP)  ## regenerate every figure, manifest and model card from the saved runs
 	$(BIN)/python -m toolkit evaluate --run-dir $(RUN_DIR)
 	$(BIN)/python -m toolkit export --run-dir $(RUN_DIR) --run final --name $(MODEL_NAME) --version $(MODEL_VERSION)
+
+WHISPER_RUN_DIR ?= runs/whisper_cv
+
+train-whisper: $(DEV_STAMP)  ## the frozen-Whisper backbone on the same runs, evaluated (backbone comparison)
+	$(BIN)/python -m toolkit train --config toolkit/configs/whisper_frozen.toml --out $(WHISPER_RUN_DIR) --runs $(ALL_RUNS)
+	$(BIN)/python -m toolkit evaluate --run-dir $(WHISPER_RUN_DIR)
+
+ablate: $(DEV_STAMP)  ## recipe ablations on fold 0 (resumable) and the backbone table -> runs/ablation/ablation.md
+	$(BIN)/python -m toolkit ablate --out runs/ablation --backbones $(RUN_DIR),$(WHISPER_RUN_DIR)
 
 smoke: $(DEV_STAMP)  ## a few training steps, export and parity check
 	$(BIN)/python -m toolkit smoke

@@ -20,14 +20,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.evaluate import evaluate
+import numpy as np
+
+from service.labels import CANONICAL_LABELS
+from toolkit.evaluate import PREDICTIONS_FILE, evaluate, label_indices
+from toolkit.metrics.classification import unweighted_accuracy
 from toolkit.train.config import TrainConfig, load_config
-from toolkit.train.experiment import train_runs
+from toolkit.train.experiment import load_utterances, read_plan, train_runs
 from toolkit.train.loop import CHECKPOINT_FILE, HISTORY_FILE
 
 RESULTS_FILE = "results.json"
 REFERENCE_VARIANT = "default"
 CORPORA = ("ravdess", "emodb")
+BOOTSTRAP_RESAMPLES = 2000
+"""Paired bootstrap resamples of the test clips for the interval of a difference."""
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class TestOutcomes:
+    """Test clips of one variant's runs: ``true``/``predicted`` canonical label indices
+    (argmax restricted to the clip's corpus labels, as in ``toolkit evaluate``) and
+    ``corpus`` names, all ``(N,)``, in the same clip order for every variant."""
+
+    true: np.ndarray
+    predicted: np.ndarray
+    corpus: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,69 @@ def backbone_row(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def test_outcomes(out_dir: Path, runs: Sequence[str]) -> TestOutcomes:
+    """Read the saved fp32 test logits of ``runs`` and the clips' labels."""
+    config = json.loads((out_dir / "config.json").read_text())
+    utterances = load_utterances(config["data"]["corpora"])
+    labels_by_corpus = json.loads((out_dir / RESULTS_FILE).read_text())["labels_by_corpus"]
+    plan = read_plan(out_dir)
+    true, predicted, corpus = [], [], []
+    for run in runs:
+        speakers = set(plan[run].test_speakers)
+        clips = [u for u in utterances if u.speaker_key in speakers]
+        logits = np.load(out_dir / run / PREDICTIONS_FILE)["fp32/test/clean|logits"]
+        for utterance, row in zip(clips, logits, strict=True):
+            allowed = label_indices(labels_by_corpus[utterance.corpus])
+            predicted.append(int(allowed[np.argmax(row[allowed])]))
+            true.append(CANONICAL_LABELS.index(utterance.label))
+            corpus.append(utterance.corpus)
+    return TestOutcomes(np.array(true), np.array(predicted), np.array(corpus))
+
+
+def mean_corpus_ua(outcomes: TestOutcomes, rows: np.ndarray) -> float:
+    """Mean over corpora of the UA of the clips at ``rows`` (indices, repeats allowed)."""
+    n_classes = len(CANONICAL_LABELS)
+    uas = []
+    for corpus in CORPORA:
+        chosen = rows[outcomes.corpus[rows] == corpus]
+        uas.append(
+            unweighted_accuracy(outcomes.true[chosen], outcomes.predicted[chosen], n_classes)
+        )
+    return float(np.mean(uas))
+
+
+def paired_bootstrap_interval(
+    variant: TestOutcomes, reference: TestOutcomes, resamples: int = BOOTSTRAP_RESAMPLES
+) -> tuple[float, float]:
+    """95 % percentile interval of ``mean UA(variant) - mean UA(reference)`` over paired
+    resamples of the same test clips, drawn within each corpus (Efron & Tibshirani 1993)."""
+    if not np.array_equal(variant.true, reference.true):
+        raise ValueError("variants were tested on different clips; no paired comparison")
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    by_corpus = [np.flatnonzero(variant.corpus == c) for c in CORPORA]
+    differences = []
+    for _ in range(resamples):
+        rows = np.concatenate([rng.choice(idx, size=idx.size) for idx in by_corpus])
+        differences.append(mean_corpus_ua(variant, rows) - mean_corpus_ua(reference, rows))
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def add_intervals(rows: list[dict[str, Any]], out_root: Path, runs: Sequence[str]) -> None:
+    """Give every row ``delta_interval``: the paired bootstrap interval against the default."""
+
+    def saved(variant: str) -> bool:
+        return all((out_root / variant / run / PREDICTIONS_FILE).is_file() for run in runs)
+
+    if not saved(REFERENCE_VARIANT):
+        return
+    reference = test_outcomes(out_root / REFERENCE_VARIANT, runs)
+    for row in rows:
+        if row["variant"] != REFERENCE_VARIANT and saved(row["variant"]):
+            outcomes = test_outcomes(out_root / row["variant"], runs)
+            row["delta_interval"] = paired_bootstrap_interval(outcomes, reference)
+
+
 def percent(value: float | None) -> str:
     """``0.5712`` -> ``57.1 %``; ``None`` -> ``-``."""
     return "-" if value is None else f"{100 * value:.1f} %"
@@ -140,10 +221,13 @@ def ablation_markdown(rows: Sequence[dict[str, Any]], runs: Sequence[str]) -> li
     reference = next((r for r in rows if r["variant"] == REFERENCE_VARIANT), None)
     lines = [
         f"Runs: {', '.join(runs)} (test speakers of those runs; UA over all labels of each "
-        "corpus; validation UA = best epoch's mean over corpora).",
+        "corpus; validation UA = best epoch's mean over corpora; 'vs default': points of mean "
+        "UA, with the 95 % paired bootstrap interval over the same test clips: an interval "
+        "that contains 0 is no evidence either way).",
         "",
-        "| variant | change | validation UA | RAVDESS UA | EmoDB UA | mean | vs default | ECE |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | change | validation UA | RAVDESS UA | EmoDB UA | mean | vs default "
+        "| 95 % interval | ECE |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         delta = (
@@ -154,9 +238,18 @@ def ablation_markdown(rows: Sequence[dict[str, Any]], runs: Sequence[str]) -> li
         lines.append(
             f"| {row['variant']} | {row['change']} | {percent(row['validation_ua'])} | "
             f"{percent(row['test_ua']['ravdess'])} | {percent(row['test_ua']['emodb'])} | "
-            f"{percent(row['test_ua_mean'])} | {delta} | {percent(row['ece_after_temperature'])} |"
+            f"{percent(row['test_ua_mean'])} | {delta} | {interval_text(row)} | "
+            f"{percent(row['ece_after_temperature'])} |"
         )
     return lines
+
+
+def interval_text(row: dict[str, Any]) -> str:
+    """``[-4.1, +2.0]`` points, or empty without an interval."""
+    if "delta_interval" not in row:
+        return ""
+    low, high = row["delta_interval"]
+    return f"[{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
 def backbone_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -204,6 +297,7 @@ def ablate(
             run_variant(variant, spec.runs, out_dir)
         if (out_dir / RESULTS_FILE).is_file():
             rows.append(variant_row(variant, spec.runs, out_dir))
+    add_intervals(rows, out_root, spec.runs)
     backbones = [backbone_row(d) for d in backbone_dirs]
     out_root.mkdir(parents=True, exist_ok=True)
     document = {

@@ -46,3 +46,19 @@ def test_table_reports_deltas_against_default(tmp_path: Path) -> None:
     assert "no_supcon" not in rows  # not trained: no row, no invented figure
     document = json.loads((tmp_path / "ablation.json").read_text())
     assert [r["variant"] for r in document["variants"]] == ["default", "no_eam"]
+
+
+def test_paired_bootstrap_interval_brackets_the_difference() -> None:
+    import numpy as np
+
+    from toolkit.ablation import TestOutcomes, paired_bootstrap_interval
+
+    rng = np.random.default_rng(1)
+    true = rng.integers(0, 4, size=200)
+    corpus = np.array(["ravdess", "emodb"] * 100)
+    noisy = np.where(rng.random(200) < 0.5, true, (true + 1) % 4)
+    reference = TestOutcomes(true, noisy, corpus)
+    assert paired_bootstrap_interval(reference, reference, resamples=200) == (0.0, 0.0)
+    perfect = TestOutcomes(true, true, corpus)
+    low, high = paired_bootstrap_interval(perfect, reference, resamples=200)
+    assert 0.3 < low < 0.5 < high < 0.7  # the true gain is about 0.5
