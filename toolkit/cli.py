@@ -36,7 +36,7 @@ def _export(args: argparse.Namespace) -> None:
         Path(args.models_dir),
         args.name,
         args.version,
-        with_int8=not args.no_int8,
+        tuple(v for v in args.variants.split(",") if v),
     ):
         print(path)
 
@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--models-dir", default="models")
     export.add_argument("--name", default="ser-compact")
     export.add_argument("--version", required=True)
-    export.add_argument("--no-int8", action="store_true")
+    export.add_argument(
+        "--variants", default="fp32,int8", help="which to ship: fp32,int8 (int8 -> <name>-int8)"
+    )
     export.set_defaults(handler=_export)
     ablation = commands.add_parser("ablate", help="train + evaluate recipe variants -> table")
     ablation.add_argument("--spec", default="toolkit/configs/ablations.toml")

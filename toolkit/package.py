@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from service.explain.references import NormTable
 from service.inference.manifest import (
     AffectHead,
     AttentionHead,
@@ -28,7 +29,6 @@ from service.inference.manifest import (
     Windowing,
     write_manifest,
 )
-from service.explain.references import NormTable
 from service.labels import CANONICAL_LABELS
 from toolkit.card import write_card
 from toolkit.cue_norms import compute_cue_norms
@@ -148,40 +148,61 @@ def build_manifest(
     )
 
 
+VARIANTS = ("fp32", "int8")
+MAX_MODEL_BYTES = 25 * 2**20
+"""Largest model file committed to git (about 25 MiB); larger variants are not shipped."""
+
+
+def model_description(config: Any, variant: str, run_name: str, run_dir: Path) -> str:
+    """One sentence naming the architecture, the variant and the run it came from."""
+    if config.model.backbone == "compact":
+        what = f"Compact CNN + FLAM speech emotion model ({variant}), trained from scratch"
+    else:
+        what = (
+            f"Frozen pretrained {config.model.backbone} encoder (Whisper tiny.en weights) + FLAM "
+            f"speech emotion model ({variant}), heads trained"
+        )
+    return f"{what} on RAVDESS + EmoDB; run '{run_name}' of {run_dir.name}."
+
+
 def package(
     run_dir: Path,
     run_name: str,
     models_dir: Path,
     name: str,
     version: str,
-    with_int8: bool = True,
+    variants: tuple[str, ...] = VARIANTS,
 ) -> list[Path]:
-    """Export run ``run_name`` of ``run_dir`` into ``models_dir/<name>/<version>/``.
+    """Export run ``run_name`` of ``run_dir`` into ``models_dir/<name>[-int8]/<version>/``.
 
     Ships the ONNX files that ``python -m toolkit evaluate`` exported and measured
     (``run_dir/<run>/model.onnx`` and ``model.int8.onnx``) and needs ``run_dir/results.json``
-    holding the run's calibration. Raises ``AssertionError`` if the fp32 graph breaks parity
-    with the PyTorch checkpoint.
+    holding the run's calibration. The fp32 graph is checked against the PyTorch checkpoint
+    whether or not it is shipped.
+
+    Raises:
+        AssertionError: the fp32 graph breaks parity with the PyTorch checkpoint.
+        ValueError: a chosen variant's file exceeds ``MAX_MODEL_BYTES``.
     """
     results = json.loads((run_dir / "results.json").read_text())
     calibration = results["calibration_per_run"][run_name]
     model, config, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
+    fp32_path = run_dir / run_name / MODEL_FILES["fp32"]
+    diffs = parity(model, fp32_path, parity_clips(list(config.data.corpora)))
+    log(f"parity (max abs diff per output): {diffs}")
+    check_parity(diffs)
+    for variant in variants:
+        size = (run_dir / run_name / MODEL_FILES[variant]).stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise ValueError(f"{variant} model is {size / 2**20:.1f} MiB; ship int8 only")
     cue_norms = training_cue_norms(run_dir, run_name, list(config.data.corpora))
     out_dirs = []
-    variants = [("fp32", name)] + ([("int8", f"{name}-int8")] if with_int8 else [])
-    for variant, model_name in variants:
+    for variant in variants:
+        model_name = name if variant == "fp32" else f"{name}-{variant}"
         out_dir = models_dir / model_name / version
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "model.onnx"
         shutil.copyfile(run_dir / run_name / MODEL_FILES[variant], path)
-        if variant == "fp32":
-            diffs = parity(model, path, parity_clips(list(config.data.corpora)))
-            log(f"parity (max abs diff per output): {diffs}")
-            check_parity(diffs)
-        description = (
-            f"Compact CNN + FLAM speech emotion model ({variant}), trained from scratch on "
-            f"RAVDESS + EmoDB; run '{run_name}' of {run_dir.name}."
-        )
         manifest = build_manifest(
             model_name,
             version,
@@ -189,7 +210,7 @@ def package(
             calibration,
             headline_metrics(results, variant),
             model.frame_hop_s,
-            description,
+            model_description(config, variant, run_name, run_dir),
             cue_norms,
         )
         write_manifest(manifest, out_dir)
