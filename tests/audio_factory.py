@@ -20,6 +20,7 @@ import av
 import numpy as np
 import soundfile
 import soxr
+from PIL import Image
 
 OPUS_RATES_HZ = (8000, 12000, 16000, 24000, 48000)  # RFC 6716 section 2 (Opus input rates)
 OPUS_OUTPUT_RATE_HZ = 48000  # RFC 7845 section 5.1: decoders output 48 kHz
@@ -237,11 +238,46 @@ def flac_with_unknown_length(data: bytes) -> bytes:
 
 def silent_flac(duration_s: float, rate_hz: int = 8000, block_s: float = 60.0) -> bytes:
     """A long FLAC of digital silence: ~90 kB per hour at 8 kHz, a decompression bomb."""
+    return silent_soundfile(duration_s, rate_hz, "FLAC", "PCM_16", block_s)
+
+
+def silent_soundfile(
+    duration_s: float, rate_hz: int, file_format: str, subtype: str, block_s: float = 60.0
+) -> bytes:
+    """``duration_s`` (whole ``block_s`` blocks) of mono digital silence written by libsndfile.
+
+    Silence compresses to almost nothing in FLAC or Ogg Vorbis: a decompression bomb.
+    """
     buffer = io.BytesIO()
     block = np.zeros(round(block_s * rate_hz), dtype=np.float32)
-    with soundfile.SoundFile(buffer, "w", rate_hz, 1, format="FLAC", subtype="PCM_16") as file:
+    with soundfile.SoundFile(buffer, "w", rate_hz, 1, format=file_format, subtype=subtype) as file:
         for _ in range(int(duration_s // block_s)):
             file.write(block)
+    return buffer.getvalue()
+
+
+def silent_pyav(
+    duration_s: float, rate_hz: int, muxer: str, codec: str, block_s: float = 1.0
+) -> bytes:
+    """``duration_s`` (whole ``block_s`` blocks) of mono silence encoded by FFmpeg's ``codec``.
+
+    Encoded block by block, so an hour never sits in memory: 10 minutes of 8 kHz silence take
+    ~140 kB as Ogg Opus and ~600 kB as MP3 (measured with PyAV 18).
+    """
+    buffer = io.BytesIO()
+    block_samples = round(block_s * rate_hz)
+    zeros = np.zeros((1, block_samples), dtype=np.float32)
+    with av.open(buffer, mode="w", format=muxer) as output:
+        stream = output.add_stream(codec, rate=rate_hz, layout="mono")
+        assert isinstance(stream, av.AudioStream)
+        for index in range(int(duration_s // block_s)):
+            frame = av.AudioFrame.from_ndarray(zeros, format="fltp", layout="mono")
+            frame.rate, frame.pts = rate_hz, index * block_samples
+            frame.time_base = Fraction(1, rate_hz)
+            for packet in stream.encode(frame):
+                output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
     return buffer.getvalue()
 
 
@@ -270,6 +306,26 @@ def png_bytes() -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
         + chunk(b"IEND", b"")
     )
+
+
+def jpeg_bytes(side_px: int = 8) -> bytes:
+    """A real baseline JPEG of ``side_px`` x ``side_px`` grey pixels (Pillow, via matplotlib)."""
+    buffer = io.BytesIO()
+    Image.new("L", (side_px, side_px), color=128).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def flip_bits(data: bytes, bit_indexes: list[int]) -> bytes:
+    """``data`` with each bit at ``bit_indexes`` (counted from the first byte's LSB) inverted."""
+    flipped = bytearray(data)
+    for bit_index in bit_indexes:
+        flipped[bit_index // 8] ^= 1 << (bit_index % 8)
+    return bytes(flipped)
+
+
+def splice(head: bytes, tail: bytes, head_bytes: int, tail_from: int) -> bytes:
+    """The first ``head_bytes`` of ``head`` followed by ``tail`` from byte ``tail_from`` on."""
+    return head[:head_bytes] + tail[tail_from:]
 
 
 def zip_bytes() -> bytes:

@@ -22,6 +22,10 @@ Damage policy (measured with libsndfile 1.2.2 and FFmpeg as bundled with PyAV 18
   a truncated MP4) is ``CorruptAudio``.
 - Containers that state an exact duration (Ogg, MP4, WebM/Matroska) and decode to less than
   half of it are ``CorruptAudio`` (FFmpeg conceals some damage silently, e.g. in WebM).
+- Ogg must be whole pages back to back to the last byte: FFmpeg's Ogg demuxer skips what it
+  cannot read and takes the duration from the last good page, so a cut Ogg Opus file, or one
+  with a damaged stretch, would otherwise decode silently as a shorter recording (found by the
+  hostile-input corpus). Damage inside a page's payload is left to the decoders.
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ _EXACT_DURATION_CONTAINERS: Final[frozenset[str]] = frozenset({"ogg", "mp4", "we
 """Containers whose stated duration is written by the muxer, not estimated from the bitrate."""
 _MIN_DECODED_SHARE: Final[float] = 0.5  # design choice: below half the stated length = damage
 _MICROSECONDS_PER_S: Final[float] = 1e6  # FFmpeg AV_TIME_BASE
+_OGG_CAPTURE: Final[bytes] = b"OggS"  # RFC 3533 section 6: page header layout
+_OGG_PAGE_HEADER_BYTES: Final[int] = 27  # then one lacing value per segment, then the body
+_OGG_SEGMENT_COUNT_AT: Final[int] = 26
 _PCM_SCALES: Final[dict[str, tuple[float, float]]] = {  # sample format -> (offset, full scale)
     "u8": (128.0, 128.0),  # FFmpeg AV_SAMPLE_FMT_U8 is offset binary
     "s16": (0.0, 2.0**15),
@@ -139,6 +146,8 @@ def decode_audio(data: bytes, limits: DecodeLimits) -> DecodedAudio:
         AudioTooLong: longer than ``limits.max_duration_s`` (decoding stops there).
     """
     sniffed = sniff_format(data)
+    if sniffed.container == "ogg":
+        _check_ogg_pages(data)
     if sniffed.backend == "soundfile":
         decoded = _decode_with_soundfile(data, sniffed, limits)
         if decoded is not None:
@@ -178,6 +187,34 @@ def _too_long(duration_s: float, limits: DecodeLimits, what: str) -> AudioTooLon
         f"{what} {duration_s:.1f} s of audio; the limit is {limits.max_duration_s:g} s: "
         "trim or split the recording, or submit the parts as a batch job"
     )
+
+
+def _check_ogg_pages(data: bytes) -> None:
+    """Raise ``CorruptAudio`` unless ``data`` is whole Ogg pages, back to back, to its last byte.
+
+    Walks the page headers only (27 bytes + lacing values each), not the payload.
+    """
+    offset = 0
+    while offset < len(data):
+        end = _ogg_page_end(data, offset)
+        if end is None:
+            raise CorruptAudio(
+                f"the OGG file is damaged or truncated at byte {offset} of {len(data)} "
+                f"(no whole page there); {_FIX_HINT}"
+            )
+        offset = end
+
+
+def _ogg_page_end(data: bytes, start: int) -> int | None:
+    """Byte offset just past the Ogg page at ``start``; ``None`` if none starts there or it is
+    cut short."""
+    lacing_at = start + _OGG_PAGE_HEADER_BYTES
+    if lacing_at > len(data) or data[start : start + len(_OGG_CAPTURE)] != _OGG_CAPTURE:
+        return None
+    segments = data[start + _OGG_SEGMENT_COUNT_AT]
+    lacing = data[lacing_at : lacing_at + segments]
+    end = lacing_at + segments + sum(lacing)
+    return end if len(lacing) == segments and end <= len(data) else None
 
 
 # --- soundfile backend ----------------------------------------------------------------------
