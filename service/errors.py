@@ -191,6 +191,31 @@ class JobAlreadyFinished(InputError):
     title = "Job already finished"
 
 
+class Unauthorized(InputError):
+    """No valid API key (``SER_API_KEYS`` is set); answered with ``WWW-Authenticate``."""
+
+    code = "unauthorized"
+    status = 401
+    title = "API key missing or not valid"
+
+
+class Overloaded(ServiceError):
+    """Every analysis slot is busy and the wait queue is full, or the wait timed out;
+    answered with ``Retry-After``."""
+
+    code = "overloaded"
+    status = 503
+    title = "Service overloaded"
+
+
+class RequestTimedOut(ServiceError):
+    """The request took longer than ``SER_REQUEST_TIMEOUT_S`` after it was admitted."""
+
+    code = "request_timeout"
+    status = 503
+    title = "Request took too long"
+
+
 class QueueUnavailable(ServiceError):
     """The job queue (Redis) cannot be reached or is not configured; /predict is unaffected."""
 

@@ -7,6 +7,7 @@ its own :class:`~prometheus_client.CollectorRegistry`, so tests can build severa
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -17,11 +18,17 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from service.inference.batcher import BatchObservation
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 AUDIO_DURATION_BUCKETS_S = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0)
+BATCH_SEGMENTS_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64)
+QUEUE_WAIT_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 UNMATCHED_ROUTE = "unmatched"
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _log = logging.getLogger(__name__)
 
 
@@ -47,6 +54,7 @@ class ServiceMetrics:
             "ser_http_requests_in_flight",
             "Requests being served now",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.stage_duration_seconds = Histogram(
             "ser_stage_duration_seconds",
@@ -78,7 +86,16 @@ class ServiceMetrics:
             "Loaded models (value 1; 'default' marks the default)",
             ["name", "version", "sha256", "default"],
             registry=self.registry,
+            multiprocess_mode="max",
         )
+        self.admission = AdmissionMetrics(self.registry)
+        self.inference = InferenceMetrics(self.registry)
+        self.scrape_time_collectors: list[Collector] = []
+
+    def register_collector(self, collector: Collector) -> None:
+        """Add a collector computed at scrape time (kept out of the multi-process files)."""
+        self.registry.register(collector)
+        self.scrape_time_collectors.append(collector)
 
     def observe_prediction(
         self,
@@ -100,6 +117,96 @@ class ServiceMetrics:
         """Record one pipeline run's stage timings (milliseconds) in seconds."""
         for stage, duration_ms in timing_ms.items():
             self.stage_duration_seconds.labels(stage=stage).observe(duration_ms / 1000.0)
+
+
+class AdmissionMetrics:
+    """The concurrency limit of the analysis routes (``service/api/admission.py``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.in_flight = Gauge(
+            "ser_admission_in_flight",
+            "Analysis requests holding a slot (at most SER_MAX_CONCURRENT_REQUESTS)",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.queued = Gauge(
+            "ser_admission_queued",
+            "Analysis requests waiting for a slot (at most SER_MAX_QUEUED_REQUESTS)",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.rejected_total = Counter(
+            "ser_admission_rejected_total",
+            "Analysis requests refused with 503 overloaded, by reason (queue_full, queue_timeout)",
+            ["reason"],
+            registry=registry,
+        )
+        self.timeouts_total = Counter(
+            "ser_request_timeouts_total",
+            "Admitted analysis requests answered 503 request_timeout (SER_REQUEST_TIMEOUT_S)",
+            registry=registry,
+        )
+
+
+class InferenceMetrics:
+    """The micro-batcher's model calls (``service/inference/batcher.py``), by model."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.batch_segments = Histogram(
+            "ser_model_batch_segments",
+            "Segments (rows) per model call of the micro-batcher",
+            ["model", "version"],
+            buckets=BATCH_SEGMENTS_BUCKETS,
+            registry=registry,
+        )
+        self.queue_wait_seconds = Histogram(
+            "ser_model_queue_wait_seconds",
+            "Time a request's segments waited in the micro-batcher before their model call",
+            ["model", "version"],
+            buckets=QUEUE_WAIT_BUCKETS_S,
+            registry=registry,
+        )
+        self.run_duration_seconds = Histogram(
+            "ser_model_run_duration_seconds",
+            "Time of one model call of the micro-batcher (the whole batch)",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+
+    def observer(self, model_key: tuple[str, str]) -> Callable[[BatchObservation], None]:
+        """A batch observer for the model ``(name, version)``."""
+        name, version = model_key
+        segments = self.batch_segments.labels(model=name, version=version)
+        waits = self.queue_wait_seconds.labels(model=name, version=version)
+        runs = self.run_duration_seconds.labels(model=name, version=version)
+
+        def observe(observation: BatchObservation) -> None:
+            segments.observe(observation.segments)
+            runs.observe(observation.run_s)
+            for wait_s in observation.queue_wait_s:
+                waits.observe(wait_s)
+
+        return observe
+
+
+def multiprocess_dir() -> str | None:
+    """``PROMETHEUS_MULTIPROC_DIR`` when metrics are shared by several worker processes."""
+    return os.environ.get(MULTIPROC_DIR_VARIABLE) or None
+
+
+def exposition_registry(metrics: ServiceMetrics) -> CollectorRegistry:
+    """What ``/metrics`` exposes: this process's registry, or with several uvicorn workers
+    (``PROMETHEUS_MULTIPROC_DIR`` set) the values of every worker, summed by
+    ``MultiProcessCollector``, plus this app's own collectors (the job queue's figures)."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return metrics.registry
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    for collector in metrics.scrape_time_collectors:
+        registry.register(collector)
+    return registry
 
 
 @dataclass(frozen=True)

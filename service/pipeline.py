@@ -3,7 +3,9 @@
 bytes -> decode -> mono + checks -> resample -> speech activity -> quality -> segments ->
 batched model call -> per-segment estimates -> duration-weighted aggregate.
 The API and the batch worker both call :func:`analyse`; it is synchronous and CPU-bound, so
-the API runs it in a worker thread.
+the API runs it in a worker thread. The model call goes through a
+:class:`~service.inference.batching.SegmentRunner`: the API's micro-batcher (which merges the
+segments of concurrent requests into one call), or the model directly (the batch worker).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from service.audio.prepare import check_duration, check_finite, resample, to_mon
 from service.audio.segment import Segment, plan_segments
 from service.config import Settings
 from service.errors import NoSpeech
+from service.inference.batching import DirectRunner, ModelSlot, SegmentRunner, pad_batch
 from service.inference.session import OnnxModel
 from service.postprocess.estimate import (
     Estimate,
@@ -30,6 +33,8 @@ from service.postprocess.estimate import (
 )
 from service.postprocess.quality import QualityReport, assess_quality
 from service.speech.activity import SpeechActivity, detect_speech
+
+__all__ = ["Analysis", "StageTimer", "analyse", "pad_batch"]  # pad_batch: for the benchmark
 
 
 @dataclass
@@ -65,12 +70,24 @@ class Analysis:
     timing_ms: dict[str, float]
 
 
-def analyse(data: bytes, model: OnnxModel, settings: Settings) -> Analysis:
+def analyse(
+    data: bytes, model: OnnxModel, settings: Settings, runner: SegmentRunner | None = None
+) -> Analysis:
     """Run the whole pipeline on one upload.
+
+    ``runner`` takes the model calls; without it the model runs in this thread.
 
     Raises:
         InputError subclasses for every problem with the audio (see ``service/errors.py``).
     """
+    runner = runner or DirectRunner(model, settings.max_batch_segments)
+    with runner.slot() as slot:
+        return _analyse_in_slot(data, model, settings, slot)
+
+
+def _analyse_in_slot(
+    data: bytes, model: OnnxModel, settings: Settings, slot: ModelSlot
+) -> Analysis:
     timer = StageTimer()
     total_start_s = time.perf_counter()
     rate_hz = model.manifest.sampling_rate_hz
@@ -93,7 +110,7 @@ def analyse(data: bytes, model: OnnxModel, settings: Settings) -> Analysis:
         windowing.min_duration_s,
     )
     with timer.stage("inference"):
-        values = _run_segments(model, signal, segments, settings.max_batch_segments)
+        values = _run_segments(slot, model, signal, segments)
     with timer.stage("postprocess"):
         durations_s = np.array([segment.end_s - segment.start_s for segment in segments])
         segment_estimates = tuple(estimate(value, model.manifest) for value in values)
@@ -130,21 +147,10 @@ def _check_speech(speech: SpeechActivity, settings: Settings) -> None:
 
 
 def _run_segments(
-    model: OnnxModel, signal: np.ndarray, segments: tuple[Segment, ...], max_batch: int
+    slot: ModelSlot, model: OnnxModel, signal: np.ndarray, segments: tuple[Segment, ...]
 ) -> list[HeadValues]:
+    """One :class:`HeadValues` per segment; the pieces are views of ``signal``."""
     rate_hz = model.manifest.sampling_rate_hz
     spans = [(round(s.start_s * rate_hz), round(s.end_s * rate_hz)) for s in segments]
-    values: list[HeadValues] = []
-    for first in range(0, len(spans), max_batch):
-        waveforms, lengths = pad_batch([signal[a:b] for a, b in spans[first : first + max_batch]])
-        values.extend(head_values(model.run(waveforms, lengths), model.manifest))
-    return values
-
-
-def pad_batch(pieces: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-pad 1-D float32 pieces into ``(batch, max_samples)`` plus int64 ``(batch,)`` lengths."""
-    lengths = np.array([piece.size for piece in pieces], dtype=np.int64)
-    waveforms = np.zeros((len(pieces), int(lengths.max())), dtype=np.float32)
-    for row, piece in enumerate(pieces):
-        waveforms[row, : piece.size] = piece
-    return waveforms, lengths
+    outputs = slot.run([signal[start:end] for start, end in spans])
+    return [value for group in outputs for value in head_values(group, model.manifest)]

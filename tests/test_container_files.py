@@ -51,3 +51,17 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "make test" in (ROOT / "README.md").read_text()
     assert "make run" in (ROOT / "README.md").read_text()
+
+
+def test_the_runtime_stage_runs_as_a_non_root_user() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    runtime_stage = re.split(r"^FROM ", dockerfile, flags=re.MULTILINE)[-1]
+    users = re.findall(r"^USER\s+(\S+)", runtime_stage, flags=re.MULTILINE)
+    assert users, "the final stage must switch to a non-root USER"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    assert runtime_stage.index("USER ") < runtime_stage.index("CMD ")
+    assert re.search(rf"useradd --system .*\b{users[-1]}\b", runtime_stage)
+    assert "--chown=ser:ser" in runtime_stage  # the app's files belong to that user
+    for name, service in _compose()["services"].items():
+        assert str(service.get("user", "ser")).split(":")[0] not in {"root", "0"}, name
+        assert not service.get("privileged", False), name

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
 from service.config import Settings
+from service.inference.batching import SegmentRunner
 from service.inference.registry import ModelRegistry
 from service.inference.session import OnnxModel
 from service.logs import request_id_var
@@ -44,6 +46,14 @@ def _selected_model(
     return registry.resolve(model)
 
 
+def _model_runner(
+    request: Request, model: Annotated[OnnxModel, Depends(_selected_model)]
+) -> SegmentRunner:
+    """The selected model's micro-batcher (``service/api/runners.py``)."""
+    runners: Mapping[str, SegmentRunner] = request.app.state.runners
+    return runners[model.key]
+
+
 def _request_id() -> str:
     return request_id_var.get() or ""
 
@@ -52,4 +62,5 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
 MetricsDep = Annotated[ServiceMetrics, Depends(_metrics)]
 SelectedModelDep = Annotated[OnnxModel, Depends(_selected_model)]
+ModelRunnerDep = Annotated[SegmentRunner, Depends(_model_runner)]
 RequestIdDep = Annotated[str, Depends(_request_id)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -31,6 +32,21 @@ class ModelOutputs:
     octant_logits: np.ndarray | None
     attention: np.ndarray | None
     ensemble_logits: np.ndarray | None
+
+    def rows(self, start: int, stop: int) -> ModelOutputs:
+        """Rows ``start:stop`` of every head (views, no copies)."""
+        return ModelOutputs(
+            categorical_logits=self.categorical_logits[start:stop],
+            distribution_logits=_rows(self.distribution_logits, start, stop),
+            affect=_rows(self.affect, start, stop),
+            octant_logits=_rows(self.octant_logits, start, stop),
+            attention=_rows(self.attention, start, stop),
+            ensemble_logits=_rows(self.ensemble_logits, start, stop),
+        )
+
+
+def _rows(value: np.ndarray | None, start: int, stop: int) -> np.ndarray | None:
+    return None if value is None else value[start:stop]
 
 
 class OnnxModel:
@@ -98,15 +114,64 @@ def _check_sha256(path: Path, expected_hex: str) -> None:
         )
 
 
-def build_session(path: Path, intra_op_threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+GraphLevel = Literal["basic", "extended", "all"]
+_GRAPH_LEVELS: Final[dict[str, ort.GraphOptimizationLevel]] = {
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+@dataclass(frozen=True)
+class SessionTuning:
+    """ONNX Runtime options besides the intra-op thread count (``SER_ONNX_INTRA_OP_THREADS``).
+
+    The defaults were chosen by measurement (``python -m bench.ort_options``; figures and the
+    conditions in docs/benchmark.md, "ONNX Runtime session options"), default model, 3 s clips,
+    batch 1 and 8: all graph optimisations, the memory arena on and sequential execution were
+    fastest or tied; parallel execution (2 inter-op threads) and the arena off were slower.
+    Spinning is off: the same speed with one thread, and with two threads on a busy machine
+    spinning threads took the cores that the other one needed (1.47x slower vs 1.08x).
+    """
+
+    inter_op_threads: int = 1
+    graph_level: GraphLevel = "all"
+    cpu_mem_arena: bool = True
+    parallel_execution: bool = False
+    spinning: bool = False
+
+
+def build_session(
+    path: Path, intra_op_threads: int, tuning: SessionTuning | None = None
+) -> ort.InferenceSession:
+    """A CPU session for ``path`` with ``tuning`` (the measured defaults when ``None``).
+
+    Raises:
+        ModelLoadError: ONNX Runtime cannot load the file.
+    """
     try:
+        options = session_options(intra_op_threads, tuning or SessionTuning())
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped exceptions
         raise ModelLoadError(f"{path}: not a loadable ONNX model: {exc}") from exc
+
+
+def session_options(intra_op_threads: int, tuning: SessionTuning) -> ort.SessionOptions:
+    """``SessionOptions`` for ``intra_op_threads`` (0: ONNX Runtime picks) and ``tuning``."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = tuning.inter_op_threads
+    options.graph_optimization_level = _GRAPH_LEVELS[tuning.graph_level]
+    options.enable_cpu_mem_arena = tuning.cpu_mem_arena
+    options.execution_mode = (
+        ort.ExecutionMode.ORT_PARALLEL
+        if tuning.parallel_execution
+        else ort.ExecutionMode.ORT_SEQUENTIAL
+    )
+    if not tuning.spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
 
 
 def _check_graph(session: ort.InferenceSession, manifest: Manifest, path: Path) -> None:

@@ -11,7 +11,13 @@ from typing import Annotated, Any, Final, Literal
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import MetricsDep, RequestIdDep, SelectedModelDep, SettingsDep
+from service.api.deps import (
+    MetricsDep,
+    ModelRunnerDep,
+    RequestIdDep,
+    SelectedModelDep,
+    SettingsDep,
+)
 from service.api.explain_presenters import explain_response
 from service.api.openapi_docs import AUDIO_UPLOAD_BODY, PROBLEM_RESPONSES
 from service.api.upload import read_single_file
@@ -19,6 +25,7 @@ from service.config import Settings
 from service.explain.explanation import Explanation, explain
 from service.explain.figure import MEDIA_TYPES, render_figure
 from service.explain.references import Gender
+from service.inference.batching import SegmentRunner
 from service.inference.session import OnnxModel
 from service.pipeline import Analysis, analyse
 from service.schemas import ExplainResponse
@@ -63,6 +70,7 @@ async def explain_recording(
     settings: SettingsDep,
     metrics: MetricsDep,
     request_id: RequestIdDep,
+    runner: ModelRunnerDep,
     gender: GenderQuery = None,
     output_format: FormatQuery = "json",
 ) -> Any:
@@ -73,7 +81,7 @@ async def explain_recording(
     `?format=png` or `svg`: a figure of the spectrogram, regions, F0, loudness and cues."""
     data, _ = await read_single_file(request, settings.max_form_field_bytes)
     analysis, explanation, figure = await run_in_threadpool(
-        _explain_upload, data, model, settings, gender, output_format
+        _explain_upload, data, (model, runner), settings, gender, output_format
     )
     metrics.observe_prediction(
         analysis.timing_ms,
@@ -87,10 +95,16 @@ async def explain_recording(
 
 
 def _explain_upload(
-    data: bytes, model: OnnxModel, settings: Settings, gender: Gender | None, fmt: OutputFormat
+    data: bytes,
+    model_and_runner: tuple[OnnxModel, SegmentRunner],
+    settings: Settings,
+    gender: Gender | None,
+    fmt: OutputFormat,
 ) -> tuple[Analysis, Explanation, bytes | None]:
-    """Pipeline, explanation and (for png/svg) the figure; CPU-bound, run in a worker thread."""
-    analysis = analyse(data, model, settings)
+    """Pipeline (its model call micro-batched), explanation (the occlusion calls go to the
+    model directly) and for png/svg the figure; CPU-bound, run in a worker thread."""
+    model, runner = model_and_runner
+    analysis = analyse(data, model, settings, runner)
     explanation = explain(analysis, model, gender)
     figure = None if fmt == "json" else render_figure(explanation, analysis.signal, fmt)
     return analysis, explanation, figure

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import MetricsDep, RegistryDep
 from service.jobs.manager import JobManager
+from service.metrics import exposition_registry
 from service.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -45,5 +46,6 @@ async def readyz(request: Request, registry: RegistryDep) -> JSONResponse:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Text exposition"}},
 )
 async def metrics(service_metrics: MetricsDep) -> Response:
-    text = await run_in_threadpool(generate_latest, service_metrics.registry)  # reads Redis
+    registry = exposition_registry(service_metrics)
+    text = await run_in_threadpool(generate_latest, registry)  # reads Redis (and worker files)
     return Response(text, media_type=CONTENT_TYPE_LATEST)

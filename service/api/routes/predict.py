@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import MetricsDep, RequestIdDep, SelectedModelDep, SettingsDep
+from service.api.deps import (
+    MetricsDep,
+    ModelRunnerDep,
+    RequestIdDep,
+    SelectedModelDep,
+    SettingsDep,
+)
 from service.api.openapi_docs import AUDIO_UPLOAD_BODY, PROBLEM_RESPONSES
 from service.api.presenters import predict_response
 from service.api.upload import read_single_file
@@ -28,11 +34,12 @@ async def predict(
     settings: SettingsDep,
     metrics: MetricsDep,
     request_id: RequestIdDep,
+    runner: ModelRunnerDep,
 ) -> PredictResponse:
     """Categorical probabilities, mixed-emotion distribution, valence/arousal/dominance with
     their EmoSphere region, uncertainty, audio quality and per-segment results."""
     data, _ = await read_single_file(request, settings.max_form_field_bytes)
-    analysis = await run_in_threadpool(analyse, data, model, settings)
+    analysis = await run_in_threadpool(analyse, data, model, settings, runner)
     metrics.observe_prediction(
         analysis.timing_ms,
         analysis.decoded.duration_s,

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from service.errors import ModelLoadError
-from service.inference.session import OnnxModel
+from service.inference.session import OnnxModel, SessionTuning, session_options
 from tests.onnx_factory import TinyModelSpec, build_model
 
 
@@ -103,3 +104,21 @@ def test_manifest_that_is_not_json_is_named(tmp_path: Path) -> None:
     (model_dir / "manifest.json").write_text("{")
     with pytest.raises(ModelLoadError, match=r"manifest\.json: not valid JSON"):
         OnnxModel(model_dir)
+
+
+def test_sessions_get_the_measured_options() -> None:
+    options = session_options(1, SessionTuning())
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.enable_cpu_mem_arena is True
+    assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_session_tuning_can_be_changed_for_measurement() -> None:
+    tuning = SessionTuning(graph_level="basic", cpu_mem_arena=False, parallel_execution=True)
+    options = session_options(2, tuning)
+    assert options.intra_op_num_threads == 2
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    assert options.enable_cpu_mem_arena is False
+    assert options.execution_mode == ort.ExecutionMode.ORT_PARALLEL

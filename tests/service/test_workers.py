@@ -1,0 +1,80 @@
+"""``SER_WORKERS=2 python -m service``: two uvicorn workers beside one embedded job queue, and
+``/metrics`` summing both workers' counters (Prometheus multi-process mode)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.audio_factory import FORMATS
+from tests.onnx_factory import build_model
+from tests.service.api.test_predict import clip_at
+from tests.service.test_startup import ROOT, free_port, wait_until_healthy
+
+PREDICT_CALLS = 6
+PREDICT_COUNTER = re.compile(
+    r'^ser_http_requests_total\{method="POST",route="/predict",status="200"\} (\S+)$', re.M
+)
+
+
+def start_two_workers(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "SER_MODELS_DIR": str(tmp_path / "models"),
+        "SER_PORT": str(port),
+        "SER_HOST": "127.0.0.1",
+        "SER_WORKERS": "2",
+        "SER_EMBEDDED_REDIS_PORT": str(free_port()),
+        "SER_EMBEDDED_REDIS_DIR": str(tmp_path / "valkey"),
+        "SER_EMBEDDED_WORKERS": "0",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    env.pop("SER_REDIS_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def metric_file_pids(directory: Path) -> set[str]:
+    """Process ids in the multi-process files (``<kind>_<pid>.db``)."""
+    return {path.stem.rsplit("_", 1)[1] for path in directory.glob("*.db")}
+
+
+def test_two_workers_share_the_queue_and_sum_their_metrics(tmp_path: Path) -> None:
+    build_model(tmp_path / "models")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_999999.db").write_bytes(b"stale")  # emptied at start
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start_two_workers(tmp_path, port)
+    try:
+        wait_until_healthy(process, url)
+        upload = FORMATS["wav_pcm_16"].encode(clip_at(16000, 1), 16000)
+        for _ in range(PREDICT_CALLS):  # a new connection each: either worker may answer
+            response = httpx.post(url + "/predict", files={"file": ("a.wav", upload)}, timeout=30)
+            assert response.status_code == 200, response.text
+        readiness = httpx.get(url + "/readyz", timeout=10).json()
+        text = httpx.get(url + "/metrics", timeout=10).text
+        pids = metric_file_pids(tmp_path / "metrics")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    counted = PREDICT_COUNTER.search(text)
+    assert counted is not None, text
+    assert float(counted.group(1)) == PREDICT_CALLS
+    assert "ser_model_batch_segments_bucket" in text and "ser_job_queue_up 1.0" in text
+    assert readiness["checks"]["queue"].startswith("reachable at redis://127.0.0.1")
+    assert "999999" not in pids and len(pids) == 2, pids  # exactly the two workers wrote
+    assert stderr.count("embedded Valkey ready") == 1  # started once, by the parent
