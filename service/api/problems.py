@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Final
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from service.errors import (
     InvalidParameter,
@@ -18,6 +23,7 @@ from service.metrics import ServiceMetrics
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://ser.example/problems/"
+HTTP_METHODS: Final = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def problem_response(
@@ -61,12 +67,31 @@ def install_problem_handlers(app: FastAPI, metrics: ServiceMetrics) -> None:
         else:
             error = InvalidParameter(str(exc.detail))
         response = await on_service_error(request, error)
-        response.headers.update(exc.headers or {})  # e.g. the Allow header of a 405
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
         return response
 
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a 405: every method some route serves at the request's path.
+
+    Starlette names only the methods of the first route that matches the path, so a path
+    served by two routes (``GET`` and ``DELETE /jobs/{job_id}``) would list one of them. Each
+    method is tried against the routes' public ``matches`` (FastAPI nests included routers).
+    """
+    routes = request.app.router.routes
+    allowed = [method for method in HTTP_METHODS if _served(routes, request.scope, method)]
+    return ", ".join(allowed)
+
+
+def _served(routes: Sequence[BaseRoute], scope: Scope, method: str) -> bool:
+    probe = {**scope, "method": method}
+    return any(route.matches(probe)[0] is Match.FULL for route in routes)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:

@@ -32,7 +32,11 @@ from service.jobs.archives import ArchiveLimits, is_archive, unpack
 FILE_FIELD: Final = "file"
 MAX_FORM_FIELDS: Final = 16
 MAX_NAME_CHARS: Final = 255
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY_MAX_CHARS: Final = 255
+# Visible ASCII (0x21-0x7e), no spaces; ECMA-262 and Python syntax alike, as the OpenAPI
+# declaration of the header (service/api/routes/jobs.py) uses the same string.
+IDEMPOTENCY_KEY_PATTERN: Final = rf"^[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_CHARS}}}$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _TOO_MANY_FILES = "Too many files"
 
 
@@ -65,9 +69,10 @@ def check_idempotency_key(value: str | None) -> str | None:
     """
     if value is None:
         return None
-    if not _IDEMPOTENCY_KEY.match(value):
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
         raise InvalidIdempotencyKey(
-            "Idempotency-Key must be 1-255 visible ASCII characters without spaces "
+            f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX_CHARS} visible ASCII characters "
+            "without spaces "
             "(a UUID is a good key)"
         )
     return value

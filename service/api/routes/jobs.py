@@ -10,11 +10,16 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import RequestIdDep, SelectedModelDep, SettingsDep
 from service.jobs import presenters
-from service.jobs.callbacks import check_callback_url
+from service.jobs.callbacks import MAX_URL_CHARS, check_callback_url
 from service.jobs.manager import JobManager, Submission
 from service.jobs.models import Analysis, JobOptions
 from service.jobs.schemas import JobResults, JobStatus
-from service.jobs.submission import check_idempotency_key, read_job_files
+from service.jobs.submission import (
+    IDEMPOTENCY_KEY_MAX_CHARS,
+    IDEMPOTENCY_KEY_PATTERN,
+    check_idempotency_key,
+    read_job_files,
+)
 from service.schemas import Problem
 
 router = APIRouter(tags=["jobs"])
@@ -50,13 +55,32 @@ JOBS_UPLOAD_BODY: Final[dict[str, Any]] = {
                     "file": {
                         "type": "array",
                         "items": {"type": "string", "format": "binary"},
+                        "minItems": 1,
                         "description": "One part per recording (any format /predict takes), or "
-                        "a single zip, tar, tar.gz/.bz2/.xz archive of recordings",
+                        "a single zip, tar, tar.gz/.bz2/.xz archive of recordings; at most "
+                        "SER_JOB_MAX_FILES files",
                     }
                 },
                 "additionalProperties": False,
             }
         }
+    },
+}
+
+# Declared here rather than by FastAPI's ``Header()``, whose ``str | None`` schema cannot carry
+# the constraints; ``check_idempotency_key`` validates with the same pattern and answers
+# ``invalid_idempotency_key`` (400), not FastAPI's generic 422.
+IDEMPOTENCY_KEY_HEADER: Final[dict[str, Any]] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retried submit with the same key and request returns the same job "
+    f"(1-{IDEMPOTENCY_KEY_MAX_CHARS} visible ASCII characters, no spaces; a UUID is a good key)",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": IDEMPOTENCY_KEY_MAX_CHARS,
+        "pattern": IDEMPOTENCY_KEY_PATTERN,
     },
 }
 
@@ -75,11 +99,18 @@ JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="32 hexadecimal 
     status_code=202,
     response_model=JobStatus,
     summary="Submit many recordings as one batch job",
-    openapi_extra={"requestBody": JOBS_UPLOAD_BODY},
+    openapi_extra={"requestBody": JOBS_UPLOAD_BODY, "parameters": [IDEMPOTENCY_KEY_HEADER]},
     responses={
         202: {
             "description": "Accepted; poll the `Location`",
-            "headers": {"Location": {"schema": {"type": "string"}}},
+            "headers": {
+                "Location": {"schema": {"type": "string"}},
+                "Idempotent-Replayed": {
+                    "description": "`true` when the Idempotency-Key named an existing job, "
+                    "which is answered again",
+                    "schema": {"type": "string", "enum": ["true"]},
+                },
+            },
         },
         **_problems(
             (400, "Malformed form or Idempotency-Key (invalid_form, invalid_idempotency_key)"),
@@ -104,7 +135,7 @@ async def submit_job(
     callback_url: Annotated[
         str | None,
         Query(
-            max_length=2048,
+            max_length=MAX_URL_CHARS,
             description="Called (POST, HMAC-signed) when the job ends; "
             "its host must be on SER_JOB_CALLBACK_HOSTS",
         ),
@@ -118,10 +149,7 @@ async def submit_job(
     ] = "predict",
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="A retried submit with the same key and request returns the same job",
-        ),
+        Header(alias="Idempotency-Key", include_in_schema=False),
     ] = None,
 ) -> JSONResponse:
     """Every file gets exactly what `POST /predict` (or, with `?analysis=explain`,

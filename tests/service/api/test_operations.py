@@ -62,6 +62,15 @@ def test_unknown_route_and_method_are_problems(client: httpx.Client) -> None:
     assert wrong_method.headers["Allow"] == "POST"
 
 
+def test_allow_names_every_method_of_a_path_served_by_several_routes(client: httpx.Client) -> None:
+    """GET and DELETE /jobs/{job_id} are two routes; Starlette alone would name only GET."""
+    wrong_method = client.request("PATCH", "/jobs/" + "0" * 32)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"
+    assert wrong_method.headers["Allow"] == "DELETE, GET"
+    assert client.request("PUT", "/jobs").headers["Allow"] == "POST"
+
+
 def test_openapi_yaml_matches_the_app() -> None:
     committed = (ROOT / "openapi.yaml").read_text(encoding="utf-8")
     assert committed == render_yaml(openapi_document()), (
