@@ -10,7 +10,7 @@ import pytest
 from service.api.app import create_app
 from service.config import REPOSITORY_ROOT, Settings
 from tests.audio_factory import FORMATS
-from tests.service.api.conftest import LiveServer
+from tests.service.api.conftest import LiveServer, real_speech_wav
 from tests.service.api.test_predict import clip_at
 
 LISTED_FORMATS = (
@@ -55,3 +55,34 @@ def test_default_model_answers_each_format(shipped_client: httpx.Client, format_
     assert body["vad"] is not None and body["sphere"] is not None
     assert body["quality"]["speech_ratio"] > 0.3
     assert body["audio"]["codec"] == audio_format.codec
+
+
+SHIPPED_KEYS = sorted(
+    f"{path.parent.parent.name}@{path.parent.name}"
+    for path in (REPOSITORY_ROOT / "models").glob("*/*/manifest.json")
+)
+
+
+@pytest.mark.parametrize("model_key", SHIPPED_KEYS)
+def test_every_shipped_model_predicts_and_explains_real_speech(
+    shipped_client: httpx.Client, model_key: str
+) -> None:
+    clip = real_speech_wav()
+    predicted = shipped_client.post(
+        "/predict", params={"model": model_key}, files={"file": ("clip.wav", clip)}
+    )
+    assert predicted.status_code == 200, predicted.text
+    assert (
+        f"{predicted.json()['model']['name']}@{predicted.json()['model']['version']}" == model_key
+    )
+    explained = shipped_client.post(
+        "/explain",
+        params={"model": model_key, "gender": "male"},
+        files={"file": ("clip.wav", clip)},
+    )
+    assert explained.status_code == 200, explained.text
+    explanation = explained.json()["explanation"]
+    assert explanation["regions"], "no salient regions"
+    referenced = [c for c in explanation["cues"] if c["z"] is not None]
+    assert len(referenced) >= 8
+    assert explanation["norms"]["source"] == "model manifest"
