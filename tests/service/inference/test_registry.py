@@ -33,6 +33,17 @@ def test_default_is_first_name_unless_configured(models_dir: Path) -> None:
     assert load_registry(models_dir, "tiny@1.2.0").resolve(None).key == "tiny@1.2.0"
 
 
+def test_shipped_default_file_picks_the_default_and_setting_overrides_it(tmp_path: Path) -> None:
+    for name in ("alpha", "beta"):
+        build_model(tmp_path, TinyModelSpec(name=name, version="1.0.0"))
+    (tmp_path / "DEFAULT").write_text("\n  beta  \n", encoding="utf-8")
+    assert load_registry(tmp_path).default.key == "beta@1.0.0"
+    assert load_registry(tmp_path, "alpha").default.key == "alpha@1.0.0"
+    (tmp_path / "DEFAULT").write_text("gamma\n", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"default model: model 'gamma'"):
+        load_registry(tmp_path)
+
+
 def test_unknown_model_lists_the_available_ones(models_dir: Path) -> None:
     with pytest.raises(UnknownModel, match=r"'nope' is not served; choose one of: other@0.1.0"):
         load_registry(models_dir).resolve("nope")
