@@ -19,6 +19,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from service.inference.batching import pad_batch
 from toolkit.model.ser_model import ONNX_INPUT_NAMES, ONNX_OUTPUT_NAMES, OnnxSerModel, SerModel
 
 OPSET = 18
@@ -97,15 +98,6 @@ def run_onnx(
     return dict(zip(names, values, strict=True))
 
 
-def pad(waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-padded float32 ``(B, S)`` and int64 lengths ``(B,)``."""
-    lengths = np.array([w.size for w in waveforms], dtype=np.int64)
-    batch = np.zeros((len(waveforms), int(lengths.max())), dtype=np.float32)
-    for row, waveform in enumerate(waveforms):
-        batch[row, : waveform.size] = waveform
-    return batch, lengths
-
-
 @torch.no_grad()
 def parity(model: SerModel, onnx_path: Path, waveforms: Sequence[np.ndarray]) -> dict[str, float]:
     """Max absolute difference per output between PyTorch and ONNX Runtime.
@@ -118,9 +110,9 @@ def parity(model: SerModel, onnx_path: Path, waveforms: Sequence[np.ndarray]) ->
     wrapper = OnnxSerModel(model).eval()
     diffs = {name: 0.0 for name in ONNX_OUTPUT_NAMES}
     diffs["padding_invariance"] = 0.0
-    batch, lengths = pad(waveforms)
+    batch, lengths = pad_batch(waveforms)
     batched = run_onnx(sess, batch, lengths)
-    cases = [(batch, lengths)] + [pad([w]) for w in waveforms]
+    cases = [(batch, lengths)] + [pad_batch([w]) for w in waveforms]
     for index, (wave, lens) in enumerate(cases):
         reference = wrapper(torch.from_numpy(wave), torch.from_numpy(lens))
         got = run_onnx(sess, wave, lens)
@@ -142,11 +134,7 @@ def predict_onnx(model_path: Path, waveforms: Sequence[np.ndarray]) -> dict[str,
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(order), PREDICT_BATCH):
         chunk = [waveforms[int(i)] for i in order[start : start + PREDICT_BATCH]]
-        lengths = np.array([w.size for w in chunk], dtype=np.int64)
-        batch = np.zeros((len(chunk), int(lengths.max())), dtype=np.float32)
-        for row, w in enumerate(chunk):
-            batch[row, : w.size] = w
-        for name, value in run_onnx(sess, batch, lengths).items():
+        for name, value in run_onnx(sess, *pad_batch(chunk)).items():
             if name != "frame_attention":
                 parts.setdefault(name, []).append(value)
     inverse = np.argsort(order, kind="stable")

@@ -35,8 +35,9 @@ def free_port() -> int:
 def start_service(
     models_dir: Path, port: int, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
+    inherited = {k: v for k, v in os.environ.items() if k != "SER_REDIS_URL"}
     env = {
-        **os.environ,
+        **inherited,  # no outside Redis: the service starts its embedded queue
         "SER_MODELS_DIR": str(models_dir),
         "SER_PORT": str(port),
         "SER_HOST": "127.0.0.1",

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +13,7 @@ import httpx
 from tests.audio_factory import FORMATS
 from tests.onnx_factory import build_model
 from tests.service.api.test_predict import clip_at
-from tests.service.test_startup import ROOT, free_port, wait_until_healthy
+from tests.service.test_startup import free_port, start_service, wait_until_healthy
 
 PREDICT_CALLS = 6
 PREDICT_COUNTER = re.compile(
@@ -24,25 +22,16 @@ PREDICT_COUNTER = re.compile(
 
 
 def start_two_workers(tmp_path: Path, port: int) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "SER_MODELS_DIR": str(tmp_path / "models"),
-        "SER_PORT": str(port),
-        "SER_HOST": "127.0.0.1",
-        "SER_WORKERS": "2",
-        "SER_EMBEDDED_REDIS_PORT": str(free_port()),
-        "SER_EMBEDDED_REDIS_DIR": str(tmp_path / "valkey"),
-        "SER_EMBEDDED_WORKERS": "0",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
-    env.pop("SER_REDIS_URL", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return start_service(
+        tmp_path / "models",
+        port,
+        {
+            "SER_WORKERS": "2",
+            "SER_EMBEDDED_REDIS_PORT": str(free_port()),
+            "SER_EMBEDDED_REDIS_DIR": str(tmp_path / "valkey"),
+            "SER_EMBEDDED_WORKERS": "0",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        },
     )
 
 

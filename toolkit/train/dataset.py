@@ -14,6 +14,7 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
+from service.inference.batching import pad_batch as pad_numpy
 from service.labels import CANONICAL_LABELS
 from toolkit.data.affect_norms import Affect, affect_target
 from toolkit.data.soft_labels import to_vector
@@ -136,11 +137,8 @@ def shuffled_batches(n_clips: int, batch_size: int, rng: np.random.Generator) ->
 
 
 def pad_batch(waveforms: Sequence[np.ndarray]) -> tuple[Tensor, Tensor]:
-    """Zero-pad to the longest clip: float32 ``(B, S)`` and int64 lengths ``(B,)``."""
-    lengths = np.array([w.size for w in waveforms], dtype=np.int64)
-    batch = np.zeros((len(waveforms), int(lengths.max())), dtype=np.float32)
-    for row, waveform in enumerate(waveforms):
-        batch[row, : waveform.size] = waveform
+    """Zero-pad to the longest clip: float32 ``(B, S)`` and int64 lengths ``(B,)`` tensors."""
+    batch, lengths = pad_numpy(waveforms)
     return torch.from_numpy(batch), torch.from_numpy(lengths)
 
 
