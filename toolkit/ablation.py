@@ -64,6 +64,7 @@ class AblationSpec:
 
     runs: tuple[str, ...]
     variants: tuple[Variant, ...]
+    reference: str = REFERENCE_VARIANT
 
 
 def read_spec(path: Path) -> AblationSpec:
@@ -79,7 +80,11 @@ def read_spec(path: Path) -> AblationSpec:
         )
         for name, table in document["variants"].items()
     )
-    return AblationSpec(runs=tuple(document["runs"]), variants=variants)
+    return AblationSpec(
+        runs=tuple(document["runs"]),
+        variants=variants,
+        reference=str(document.get("reference", REFERENCE_VARIANT)),
+    )
 
 
 def variant_config(variant: Variant) -> TrainConfig:
@@ -200,17 +205,23 @@ def paired_bootstrap_interval(
     return float(low), float(high)
 
 
-def add_intervals(rows: list[dict[str, Any]], out_root: Path, runs: Sequence[str]) -> None:
-    """Give every row ``delta_interval``: the paired bootstrap interval against the default."""
+def add_intervals(
+    rows: list[dict[str, Any]],
+    out_root: Path,
+    runs: Sequence[str],
+    reference_name: str = REFERENCE_VARIANT,
+) -> None:
+    """Give every row ``delta_interval``: the paired bootstrap interval against the
+    reference variant."""
 
     def saved(variant: str) -> bool:
         return all((out_root / variant / run / PREDICTIONS_FILE).is_file() for run in runs)
 
-    if not saved(REFERENCE_VARIANT):
+    if not saved(reference_name):
         return
-    reference = test_outcomes(out_root / REFERENCE_VARIANT, runs)
+    reference = test_outcomes(out_root / reference_name, runs)
     for row in rows:
-        if row["variant"] != REFERENCE_VARIANT and saved(row["variant"]):
+        if row["variant"] != reference_name and saved(row["variant"]):
             outcomes = test_outcomes(out_root / row["variant"], runs)
             row["delta_interval"] = paired_bootstrap_interval(outcomes, reference)
 
@@ -220,17 +231,19 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
 
 
-def ablation_markdown(rows: Sequence[dict[str, Any]], runs: Sequence[str]) -> list[str]:
-    """The variant table; deltas are test-UA-mean points against the default variant."""
-    reference = next((r for r in rows if r["variant"] == REFERENCE_VARIANT), None)
+def ablation_markdown(
+    rows: Sequence[dict[str, Any]], runs: Sequence[str], reference_name: str = REFERENCE_VARIANT
+) -> list[str]:
+    """The variant table; deltas are test-UA-mean points against the reference variant."""
+    reference = next((r for r in rows if r["variant"] == reference_name), None)
     lines = [
         f"Runs: {', '.join(runs)} (test speakers of those runs; UA over all labels of each "
-        "corpus; validation UA = best epoch's mean over corpora; 'vs default': points of mean "
-        "UA, with the 95 % paired bootstrap interval over the same test clips: an interval "
-        "that contains 0 is no evidence either way).",
+        "corpus; validation UA = best epoch's mean over corpora; "
+        f"'vs {reference_name}': points of mean UA, with the 95 % paired bootstrap interval "
+        "over the same test clips: an interval that contains 0 is no evidence either way).",
         "",
-        "| variant | change | validation UA | RAVDESS UA | EmoDB UA | mean | vs default "
-        "| 95 % interval | ECE |",
+        "| variant | change | validation UA | RAVDESS UA | EmoDB UA | mean "
+        f"| vs {reference_name} | 95 % interval | ECE |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -301,17 +314,18 @@ def ablate(
             run_variant(variant, spec.runs, out_dir)
         if (out_dir / RESULTS_FILE).is_file():
             rows.append(variant_row(variant, spec.runs, out_dir))
-    add_intervals(rows, out_root, spec.runs)
+    add_intervals(rows, out_root, spec.runs, spec.reference)
     backbones = [backbone_row(d) for d in backbone_dirs]
     out_root.mkdir(parents=True, exist_ok=True)
     document = {
         "spec": str(spec_path),
         "runs": list(spec.runs),
+        "reference": spec.reference,
         "variants": rows,
         "backbones": backbones,
     }
     (out_root / "ablation.json").write_text(json.dumps(document, indent=1) + "\n")
-    lines = ["# Ablations", "", *ablation_markdown(rows, spec.runs)]
+    lines = ["# Ablations", "", *ablation_markdown(rows, spec.runs, spec.reference)]
     if backbones:
         lines += ["", "## Backbones (all folds)", "", *backbone_markdown(backbones)]
     path = out_root / "ablation.md"

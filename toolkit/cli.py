@@ -1,4 +1,4 @@
-"""Command line: ``python -m toolkit {train,evaluate,export,ablate,card,smoke}``."""
+"""Command line: ``python -m toolkit {train,evaluate,export,ablate,reproduce,card,smoke}``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,15 @@ def _ablate(args: argparse.Namespace) -> None:
     names = [n for n in args.variants.split(",") if n] or None
     backbones = [Path(d) for d in args.backbones.split(",") if d]
     print(ablate(Path(args.spec), Path(args.out), names, backbones, args.table_only))
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    import json
+
+    from toolkit.reproduce import compare_with_shipped
+
+    report = compare_with_shipped(Path(args.run_dir), args.run, Path(args.model_dir))
+    print(json.dumps(report, indent=1))
 
 
 def _card(args: argparse.Namespace) -> None:
@@ -101,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ablation.add_argument("--table-only", action="store_true", help="only rewrite the tables")
     ablation.set_defaults(handler=_ablate)
+    reproduce = commands.add_parser(
+        "reproduce", help="compare a retrained run with a shipped model (sha256, every head)"
+    )
+    reproduce.add_argument("--run-dir", required=True, help="e.g. runs/v1 after make train")
+    reproduce.add_argument("--run", default="final")
+    reproduce.add_argument("--model-dir", required=True, help="e.g. models/ser-compact/0.2.0")
+    reproduce.set_defaults(handler=_reproduce)
     card = commands.add_parser("card", help="re-render MODEL_CARD.md from results.json")
     card.add_argument("model_dirs", nargs="+", help="models/<name>/<version> directories")
     card.set_defaults(handler=_card)

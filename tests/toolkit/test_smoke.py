@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from service.inference.manifest import read_manifest
@@ -22,6 +23,23 @@ def test_smoke_trains_exports_and_matches(tmp_path: Path) -> None:
     diffs = run_smoke(tmp_path)
     assert max(diffs.values()) <= 1e-4
     assert (tmp_path / "model.onnx").is_file() and (tmp_path / "model.int8.onnx").is_file()
+    _check_reproduction(tmp_path)
+
+
+def _check_reproduction(smoke_dir: Path) -> None:
+    """The same seed retrains the same weights, and `toolkit reproduce` says so; another
+    model is told apart."""
+    from toolkit.reproduce import compare_with_shipped, head_differences
+    from toolkit.train.smoke import run_smoke
+
+    again = smoke_dir / "again"
+    run_smoke(again)
+    report = compare_with_shipped(again, "run", smoke_dir)
+    assert report["identical_file"]
+    assert max(report["max_abs_difference"].values()) == 0.0
+    other = sorted(SHIPPED)[0] / "model.onnx"
+    clips = [np.linspace(-0.5, 0.5, 24_000, dtype=np.float32)]
+    assert max(head_differences(smoke_dir / "model.onnx", other, clips).values()) > 1e-3
 
 
 def test_a_model_is_shipped() -> None:

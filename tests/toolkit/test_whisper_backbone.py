@@ -218,7 +218,8 @@ def test_a_padded_batch_matches_each_clip_alone(
     batch = run_torch(encoder, *pad_batch(clips))
     for row, clip in enumerate(clips):
         alone = run_torch(encoder, *pad_batch([clip]))[0]
-        np.testing.assert_allclose(batch[row, : len(alone)], alone, rtol=0, atol=1e-4)
+        # float32 sums in attention kernels chosen by sequence length: ~1e-4 on values ~2
+        np.testing.assert_allclose(batch[row, : len(alone)], alone, rtol=1e-4, atol=1e-4)
         assert np.all(batch[row, len(alone) :] == 0)
     assert len({len(clip) for clip in clips}) == len(clips)  # really padded
 
@@ -304,3 +305,24 @@ def test_matches_ctranslate2_encoder_and_its_decoder_reads_our_frames(
     result = whisper.generate(ctranslate2.StorageView.from_array(ours), prompt)
     text = "".join(result[0].sequences[0]).replace("\u0120", " ").strip()
     assert text.rstrip(".") == SENTENCE_01
+
+
+@pytest.mark.parametrize("tuned", [0, 1, 2, 4])
+def test_frozen_prefix_then_suffix_equals_the_encoder(
+    encoder: WhisperTinyEncoder, clips: list[np.ndarray], tuned: int
+) -> None:
+    padded, sample_counts = pad_batch(clips)
+    waveform, lengths = torch.from_numpy(padded), torch.from_numpy(sample_counts)
+    try:
+        encoder.set_trainable_layers(tuned)
+        assert encoder.prefix_is_frozen
+        with torch.no_grad():
+            whole, valid = encoder(waveform, lengths)
+            hidden, prefix_valid = encoder.frozen_prefix(waveform, lengths)
+            split = encoder.trainable_suffix(hidden, prefix_valid)
+        assert torch.equal(valid, prefix_valid)
+        assert float((whole - split).abs().max()) < 1e-5
+        assert float(hidden[~valid].abs().max()) == 0.0
+    finally:
+        encoder.unfreeze()
+    assert not encoder.prefix_is_frozen

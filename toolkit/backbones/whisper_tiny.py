@@ -94,6 +94,8 @@ class WhisperTinyEncoder(nn.Module):
     output_dim: int = WIDTH
     frame_hop_s: float = FRAME_HOP_S
     num_layers: int = NUM_LAYERS
+    tuned_layers: int = 0
+    """Top layers ``set_trainable_layers`` last made trainable (where the cached prefix ends)."""
     positional: Tensor
 
     def __init__(self) -> None:
@@ -189,16 +191,72 @@ class WhisperTinyEncoder(nn.Module):
         Returns:
             ``frames`` float32 ``(B, ceil(F / 2), 384)`` and ``valid`` bool ``(B, ceil(F / 2))``.
         """
+        hidden, valid = self.embed_features(features, frame_lengths)
+        hidden = self.run_layers(hidden, valid, 0, self.num_layers)
+        return self.final_norm(hidden) * valid.unsqueeze(-1), valid
+
+    def embed_features(self, features: Tensor, frame_lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """The convolutional stem plus positional encodings (the input of layer 0).
+
+        Returns:
+            ``hidden`` float32 ``(B, T, 384)`` with ``T = ceil(F / 2)`` and ``valid`` bool
+            ``(B, T)``.
+        """
         mel_valid = _valid_mask(frame_lengths, features.shape[2])
         x = F.gelu(self.conv1(features)) * mel_valid.unsqueeze(1)
         x = F.gelu(self.conv2(x)).transpose(1, 2)  # (B, T, 384)
         _check_frames(x.shape[1])
         valid = _valid_mask(torch.div(frame_lengths + 1, 2, rounding_mode="floor"), x.shape[1])
-        x = x + self.positional[: x.shape[1]]
+        return x + self.positional[: x.shape[1]], valid
+
+    def run_layers(self, hidden: Tensor, valid: Tensor, start: int, stop: int) -> Tensor:
+        """Transformer layers ``start .. stop - 1`` on ``hidden`` ``(B, T, 384)``.
+
+        Padded frames (``valid`` False) are never attended to, so their content does not
+        change the valid frames' outputs.
+        """
         attend = _attention_mask(valid)
-        for layer in self.layers:
-            x = layer(x, attend)
-        return self.final_norm(x) * valid.unsqueeze(-1), valid
+        for layer in list(self.layers)[start:stop]:
+            hidden = layer(hidden, attend)
+        return hidden
+
+    def frozen_prefix(self, waveform: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """The part of the encoder that ``set_trainable_layers`` froze, run on a batch.
+
+        With ``k`` trainable layers this is the front end, the stem and the bottom
+        ``num_layers - k`` layers (plus the final LayerNorm when ``k == 0``). Its output is
+        fixed for a fixed waveform, so training can cache it (``toolkit.train.frozen``).
+
+        Returns:
+            ``hidden`` float32 ``(B, T, 384)`` and ``valid`` bool ``(B, T)``.
+        """
+        features, frame_lengths = self.frontend(waveform, lengths)
+        hidden, valid = self.embed_features(features, frame_lengths)
+        hidden = self.run_layers(hidden, valid, 0, self.num_layers - self.tuned_layers)
+        if self.tuned_layers == 0:
+            hidden = self.final_norm(hidden)
+        return hidden * valid.unsqueeze(-1), valid
+
+    def trainable_suffix(self, hidden: Tensor, valid: Tensor) -> Tensor:
+        """The rest of the encoder after :meth:`frozen_prefix`: ``(B, T, 384)`` frames.
+
+        ``frozen_prefix`` then ``trainable_suffix`` equals :meth:`forward` on valid frames.
+        """
+        if self.tuned_layers == 0:
+            return hidden
+        start = self.num_layers - self.tuned_layers
+        hidden = self.run_layers(hidden, valid, start, self.num_layers)
+        frames: Tensor = self.final_norm(hidden) * valid.unsqueeze(-1)
+        return frames
+
+    @property
+    def prefix_is_frozen(self) -> bool:
+        """Whether every parameter :meth:`frozen_prefix` uses is untrainable (cacheable)."""
+        start = self.num_layers - self.tuned_layers
+        frozen_parts: list[nn.Module] = [self.conv1, self.conv2, *list(self.layers)[:start]]
+        if self.tuned_layers == 0:
+            frozen_parts.append(self.final_norm)
+        return not any(p.requires_grad for part in frozen_parts for p in part.parameters())
 
     def set_trainable_layers(self, k: int) -> None:
         """Freeze everything, then unfreeze the top ``k`` layers and the final LayerNorm.
@@ -212,6 +270,7 @@ class WhisperTinyEncoder(nn.Module):
         """
         if not 0 <= k <= self.num_layers:
             raise ValueError(f"k must be in [0, {self.num_layers}], got {k}")
+        self.tuned_layers = k
         self.requires_grad_(False)
         for layer in list(self.layers)[self.num_layers - k :] if k else []:
             layer.requires_grad_(True)
@@ -222,7 +281,8 @@ class WhisperTinyEncoder(nn.Module):
         self.set_trainable_layers(0)
 
     def unfreeze(self) -> None:
-        """Make every parameter trainable, convolutions included."""
+        """Make every parameter trainable, convolutions included (nothing is cacheable)."""
+        self.tuned_layers = self.num_layers
         self.requires_grad_(True)
 
     @property

@@ -85,7 +85,12 @@ class DistillConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """``[optim]``: AdamW with linear warm-up then cosine decay; one thread by default."""
+    """``[optim]``: AdamW with linear warm-up then cosine decay; one thread by default.
+
+    ``backbone_learning_rate_scale`` multiplies the learning rate of the backbone's trainable
+    parameters (fine-tuned Whisper layers): pretrained layers take smaller steps than the new
+    pooling and heads (discriminative fine-tuning, Howard & Ruder 2018, ULMFiT, section 3.2).
+    """
 
     epochs: int = 40
     batch_size: int = 32
@@ -95,6 +100,7 @@ class OptimConfig:
     seed: int = 0
     threads: int = 1
     grad_clip_norm: float = 5.0
+    backbone_learning_rate_scale: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -123,8 +123,11 @@ def train_runs(config: TrainConfig, out_dir: Path, names: Sequence[str]) -> None
         if config.distill.teacher_run_dir:
             train = with_teacher(train, Path(config.distill.teacher_run_dir), run, config)
         model, feeder = None, None
-        if config.model.backbone != "compact" and config.model.whisper_trainable_layers == 0:
+        if config.model.backbone != "compact":
             model = build_model(config.model)
             feeder = FrozenFeatureFeeder(config, model, train, validation, config.data.frozen_views)
-            log(f"cached frozen backbone frames: {config.data.frozen_views} views per clip")
+            log(
+                f"cached the frozen part of the backbone: {config.data.frozen_views} views per "
+                f"clip; fine-tuned top layers: {config.model.whisper_trainable_layers}"
+            )
         train_run(config, train, validation, labels, neutral, out_dir / name, log, feeder, model)

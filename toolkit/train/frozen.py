@@ -1,14 +1,19 @@
-"""Training on a frozen backbone's cached frames (e.g. the Whisper-tiny encoder).
+"""Training on the cached output of a backbone's frozen part (the Whisper-tiny encoder).
 
-A frozen backbone gives the same frames for the same waveform every epoch, so its frames are
-computed once: for every validation clip (clean) and for ``views`` versions of every training
-clip (view 0 clean, the others augmented by :class:`toolkit.train.augment.Augmenter`, EAM and
-noise included, with their mixed targets). Each epoch draws one view per clip. Only FLAM and
-the heads train; the checkpoint holds the whole model (backbone included), so export and
-evaluation are the same as for the compact model.
+The frozen part of the encoder (:meth:`WhisperTinyEncoder.frozen_prefix`: front end, stem and
+the layers below the fine-tuned ones; all of it when the encoder is frozen) gives the same
+frames for the same waveform every epoch, so its output is computed once: for every
+validation clip (clean) and for ``views`` versions of every training clip (view 0 clean, the
+others augmented by :class:`toolkit.train.augment.Augmenter`, EAM and noise included, with
+their mixed targets). Each epoch draws one view per clip and trains the fine-tuned top layers
+(``model.whisper_trainable_layers``; none when frozen), FLAM and the heads on it. The
+checkpoint holds the whole model (backbone included), so export and evaluation are the same
+as for the compact model.
 """
 
 from __future__ import annotations
+
+from typing import Protocol, cast
 
 import numpy as np
 import torch
@@ -22,14 +27,41 @@ from toolkit.train.dataset import ClipSet, pad_batch
 EXTRACTION_BATCH = 16
 
 
+class CacheableBackbone(Protocol):
+    """A backbone split into a cacheable frozen prefix and a trainable suffix."""
+
+    @property
+    def prefix_is_frozen(self) -> bool: ...
+
+    def frozen_prefix(self, waveform: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def trainable_suffix(self, hidden: Tensor, valid: Tensor) -> Tensor: ...
+
+
+def cacheable_backbone(model: SerModel) -> CacheableBackbone:
+    """``model.backbone`` as a :class:`CacheableBackbone`.
+
+    Raises:
+        ValueError: the backbone has no frozen prefix, or a parameter of it is trainable
+            (its cached output would go stale).
+    """
+    backbone = model.backbone
+    if not hasattr(backbone, "frozen_prefix") or not backbone.prefix_is_frozen:
+        raise ValueError(
+            f"{type(backbone).__name__} has no frozen prefix to cache; train it on waveforms"
+        )
+    return cast(CacheableBackbone, backbone)
+
+
 @torch.no_grad()
 def backbone_frames(model: SerModel, waveforms: list[np.ndarray]) -> list[Tensor]:
-    """Valid frames ``(T_i, D)`` of each waveform through the (frozen) backbone."""
+    """Valid frames ``(T_i, D)`` of each waveform through the backbone's frozen prefix."""
+    backbone = cacheable_backbone(model)
     model.eval()
     frames: list[Tensor] = []
     for start in range(0, len(waveforms), EXTRACTION_BATCH):
         waveform, lengths = pad_batch(waveforms[start : start + EXTRACTION_BATCH])
-        batch, mask = model.backbone(waveform, lengths)
+        batch, mask = backbone.frozen_prefix(waveform, lengths)
         frames += [row[valid] for row, valid in zip(batch, mask, strict=True)]
     return frames
 
@@ -46,13 +78,15 @@ def pad_frames(frames: list[Tensor]) -> tuple[Tensor, Tensor]:
 
 
 def pooled_outputs(model: SerModel, frames: Tensor, mask: Tensor) -> SerOutputs:
-    """FLAM + heads on cached frames (the backbone is skipped)."""
+    """The backbone's trainable suffix, FLAM and heads on cached prefix frames
+    ``(B, T, D)`` with bool ``mask`` ``(B, T)``."""
+    frames = cacheable_backbone(model).trainable_suffix(frames, mask)
     embedding, attention = model.pooling(frames, mask)
     return SerOutputs(model.heads(embedding), embedding, attention)
 
 
 class FrozenFeatureFeeder:
-    """Feeds cached backbone frames of clean and augmented training views."""
+    """Feeds cached frozen-prefix frames of clean and augmented training views."""
 
     def __init__(
         self,

@@ -157,6 +157,23 @@ def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float
     return optim.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def parameter_groups(
+    model: SerModel, aux: AuxiliaryModules, backbone_scale: float
+) -> list[dict[str, Any]]:
+    """AdamW parameter groups of the trainable parameters, each with its ``lr_scale``.
+
+    One group (scale 1) unless ``backbone_scale`` differs from 1; then the backbone's
+    trainable parameters form a second group with that scale.
+    """
+    trainable = [p for p in [*model.parameters(), *aux.parameters()] if p.requires_grad]
+    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
+    if backbone_scale == 1.0 or not backbone:
+        return [{"params": trainable, "lr_scale": 1.0}]
+    backbone_ids = {id(p) for p in backbone}
+    rest = [p for p in trainable if id(p) not in backbone_ids]
+    return [{"params": rest, "lr_scale": 1.0}, {"params": backbone, "lr_scale": backbone_scale}]
+
+
 def seed_everything(seed: int, threads: int) -> None:
     """Seed python, numpy and torch; fix the thread count; deterministic kernels."""
     random.seed(seed)
@@ -229,8 +246,9 @@ def train_run(
     aux = AuxiliaryModules(config.model.embedding_dim)
     feeder = feeder or WaveformFeeder(config, train, validation)
     parameters = [p for p in [*model.parameters(), *aux.parameters()] if p.requires_grad]
+    groups = parameter_groups(model, aux, config.optim.backbone_learning_rate_scale)
     optimizer = torch.optim.AdamW(
-        parameters, lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
+        groups, lr=config.optim.learning_rate, weight_decay=config.optim.weight_decay
     )
     octant_weights = torch.from_numpy(octant_class_weights(octant_targets(train.affect, neutral)))
     class_weights = (
@@ -249,7 +267,7 @@ def train_run(
         sums: dict[str, float] = {}
         for indices in shuffled_batches(len(train), config.optim.batch_size, batch_rng):
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step, steps_per_epoch)
+                group["lr"] = group["lr_scale"] * learning_rate(config, step, steps_per_epoch)
             outputs, examples = feeder.train_batch(model, indices)
             terms = loss_terms(
                 outputs,

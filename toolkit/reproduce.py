@@ -1,0 +1,71 @@
+"""``python -m toolkit reproduce``: does a retrained run give the shipped model?
+
+Exports the checkpoint of ``<run-dir>/<run>`` (for example a fresh ``make train`` of run
+``final``) to ONNX exactly as ``toolkit evaluate`` does, then compares it with a shipped model
+directory: the sha256 of the two graphs, and the largest absolute difference of every output
+head between the two graphs on the same real clips (the parity clips of the packager: three
+clips of each training corpus, run one at a time). The report is printed as JSON and written
+to ``<run-dir>/<run>/reproduction.json``; the command fails when a head differs by more than
+the export parity tolerance (1e-4).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.inference.manifest import read_manifest
+from toolkit.export import PARITY_TOLERANCE, export_onnx, run_onnx, session, sha256_of
+from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
+
+REPORT_FILE = "reproduction.json"
+RETRAINED_FILE = "model.reproduced.onnx"
+
+
+def head_differences(first: Path, second: Path, waveforms: list[np.ndarray]) -> dict[str, float]:
+    """Largest absolute difference per output between two ONNX graphs over ``waveforms``
+    (each run alone, batch of one)."""
+    sessions = session(first), session(second)
+    largest: dict[str, float] = {}
+    for waveform in waveforms:
+        lengths = np.array([waveform.size], dtype=np.int64)
+        a, b = (run_onnx(s, waveform[None, :], lengths) for s in sessions)
+        for name in a:
+            difference = float(np.max(np.abs(a[name] - b[name])))
+            largest[name] = max(largest.get(name, 0.0), difference)
+    return largest
+
+
+def compare_with_shipped(run_dir: Path, run_name: str, model_dir: Path) -> dict[str, Any]:
+    """Export ``run_dir/run_name``'s checkpoint and compare it with ``model_dir``'s graph.
+
+    Raises:
+        AssertionError: an output differs by more than ``PARITY_TOLERANCE``.
+    """
+    from toolkit.package import parity_clips
+
+    model, config, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
+    retrained = export_onnx(model, run_dir / run_name / RETRAINED_FILE)
+    manifest = read_manifest(model_dir)
+    shipped = model_dir / manifest.file
+    differences = head_differences(retrained, shipped, parity_clips(list(config.data.corpora)))
+    report = {
+        "run": str(run_dir / run_name),
+        "shipped": str(shipped),
+        "sha256_retrained": sha256_of(retrained),
+        "sha256_shipped": manifest.sha256,
+        "identical_file": sha256_of(retrained) == manifest.sha256,
+        "max_abs_difference": differences,
+        "tolerance": PARITY_TOLERANCE,
+    }
+    (run_dir / run_name / REPORT_FILE).write_text(json.dumps(report, indent=1) + "\n")
+    worst = max(differences.values())
+    if worst > PARITY_TOLERANCE:
+        raise AssertionError(
+            f"the retrained run differs from {shipped} by up to {worst:.3g} (> "
+            f"{PARITY_TOLERANCE}): {differences}"
+        )
+    return report
