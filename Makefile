@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
 
-.PHONY: install run worker test check lint format types train evaluate train-whisper ablate smoke openapi lock clean bench bench-quick load load-quick audit
+.PHONY: install run worker test check lint format types train evaluate reproduce train-whisper ablate smoke openapi lock clean bench bench-quick load load-quick audit
 
 install: $(RUN_STAMP)  ## set up the runtime environment only (what the Docker image runs)
 
@@ -53,6 +53,9 @@ train: $(DEV_STAMP)  ## train every run on ../shared/data (hours on one core), e
 evaluate: $(DEV_STAMP)  ## regenerate every figure, manifest and model card from the saved runs
 	$(BIN)/python -m toolkit evaluate --run-dir $(RUN_DIR)
 	$(BIN)/python -m toolkit export --run-dir $(RUN_DIR) --run final --name $(MODEL_NAME) --version $(MODEL_VERSION)
+
+reproduce: $(DEV_STAMP)  ## after `make train`: is its run `final` the shipped default model? (sha256, every head)
+	$(BIN)/python -m toolkit reproduce --run-dir $(RUN_DIR) --run final --model-dir models/$(MODEL_NAME)/$(MODEL_VERSION)
 
 WHISPER_RUN_DIR ?= runs/whisper_cv
 
