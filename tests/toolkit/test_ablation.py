@@ -62,3 +62,22 @@ def test_paired_bootstrap_interval_brackets_the_difference() -> None:
     perfect = TestOutcomes(true, true, corpus)
     low, high = paired_bootstrap_interval(perfect, reference, resamples=200)
     assert 0.3 < low < 0.5 < high < 0.7  # the true gain is about 0.5
+
+
+WHISPER_SPEC = SPEC.with_name("ablations_whisper.toml")
+
+
+def test_fine_tuning_spec_compares_against_the_frozen_encoder(tmp_path: Path) -> None:
+    spec = read_spec(WHISPER_SPEC)
+    assert spec.reference == "whisper_frozen" and spec.runs == ("fold0",)
+    configs = {v.name: variant_config(v) for v in spec.variants}
+    tuned = {name: c.model.whisper_trainable_layers for name, c in configs.items()}
+    assert tuned == {"whisper_frozen": 0, "whisper_top1": 1, "whisper_top2": 2, "whisper_all": 4}
+    assert {c.model.backbone for c in configs.values()} == {"whisper_tiny"}
+    assert {c.optim.epochs for c in configs.values()} == {20}, "same budget for every variant"
+    _fake_variant(tmp_path / "whisper_frozen", 0.60, 0.60)
+    _fake_variant(tmp_path / "whisper_top2", 0.64, 0.62)
+    markdown = ablate(WHISPER_SPEC, tmp_path, table_only=True).read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in markdown.splitlines()}
+    assert "| vs whisper_frozen |" in markdown
+    assert "| +3.0 |" in rows["whisper_top2"]
