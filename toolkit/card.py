@@ -359,6 +359,7 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         "- Affect and octant outputs are trained on label-derived targets (no rated affect).",
         "- Gender is the only demographic attribute available; age, accent and language "
         "effects are unmeasured.",
+        *reproduction_lines(results.get("reproduction")),
         "",
         "## Recipe",
         "",
@@ -368,6 +369,21 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def reproduction_lines(report: dict[str, Any] | None) -> list[str]:
+    """The limitation line of a recorded ``toolkit reproduce --record`` outcome (none if
+    never checked)."""
+    if report is None:
+        return []
+    if report["identical_file"]:
+        return ["- Retraining the shipped run gave this graph byte for byte (`toolkit reproduce`)."]
+    worst = max(report["max_abs_difference"].values())
+    return [
+        "- **Not reproduced bit for bit**: retraining the shipped run with the same recipe "
+        f"gave another graph (largest head difference {worst:.3g}; `toolkit reproduce`, "
+        'docs/training.md, "Reproducing the shipped model").'
+    ]
 
 
 def _json(value: Any) -> str:

@@ -54,7 +54,9 @@ def _reproduce(args: argparse.Namespace) -> None:
 
     from toolkit.reproduce import compare_with_shipped
 
-    report = compare_with_shipped(Path(args.run_dir), args.run, Path(args.model_dir))
+    report = compare_with_shipped(
+        Path(args.run_dir), args.run, Path(args.model_dir), record=args.record
+    )
     print(json.dumps(report, indent=1))
 
 
@@ -116,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--run-dir", required=True, help="e.g. runs/v1 after make train")
     reproduce.add_argument("--run", default="final")
     reproduce.add_argument("--model-dir", required=True, help="e.g. models/ser-compact/0.2.0")
+    reproduce.add_argument(
+        "--record", action="store_true", help="write the outcome into the model's results and card"
+    )
     reproduce.set_defaults(handler=_reproduce)
     card = commands.add_parser("card", help="re-render MODEL_CARD.md from results.json")
     card.add_argument("model_dirs", nargs="+", help="models/<name>/<version> directories")

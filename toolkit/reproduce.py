@@ -39,8 +39,13 @@ def head_differences(first: Path, second: Path, waveforms: list[np.ndarray]) -> 
     return largest
 
 
-def compare_with_shipped(run_dir: Path, run_name: str, model_dir: Path) -> dict[str, Any]:
+def compare_with_shipped(
+    run_dir: Path, run_name: str, model_dir: Path, record: bool = False
+) -> dict[str, Any]:
     """Export ``run_dir/run_name``'s checkpoint and compare it with ``model_dir``'s graph.
+
+    With ``record``, the report is also written into ``model_dir/results.json`` (key
+    ``reproduction``) and the model card is re-rendered, so the card states the outcome.
 
     Raises:
         AssertionError: an output differs by more than ``PARITY_TOLERANCE``.
@@ -62,6 +67,8 @@ def compare_with_shipped(run_dir: Path, run_name: str, model_dir: Path) -> dict[
         "tolerance": PARITY_TOLERANCE,
     }
     (run_dir / run_name / REPORT_FILE).write_text(json.dumps(report, indent=1) + "\n")
+    if record:
+        record_in_model_dir(model_dir, report)
     worst = max(differences.values())
     if worst > PARITY_TOLERANCE:
         raise AssertionError(
@@ -69,3 +76,14 @@ def compare_with_shipped(run_dir: Path, run_name: str, model_dir: Path) -> dict[
             f"{PARITY_TOLERANCE}): {differences}"
         )
     return report
+
+
+def record_in_model_dir(model_dir: Path, report: dict[str, Any]) -> None:
+    """Store ``report`` as ``reproduction`` in the model's ``results.json``; re-render its card."""
+    from toolkit.card import write_card
+
+    results_path = model_dir / "results.json"
+    results = json.loads(results_path.read_text())
+    results["reproduction"] = {k: v for k, v in report.items() if k not in ("run", "shipped")}
+    results_path.write_text(json.dumps(results, indent=1) + "\n")
+    write_card(model_dir, read_manifest(model_dir), results)

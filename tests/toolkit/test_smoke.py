@@ -81,3 +81,15 @@ def test_manifest_carries_training_cue_norms(model_dir: Path) -> None:
         measured = [cue for cue in CUE_UNITS if cue in norms[group]]
         assert len(measured) >= 8, f"{group}: only {measured}"
         assert all(norms[group][cue]["count"] >= 10 for cue in measured)
+
+
+def test_card_states_a_recorded_reproduction_outcome() -> None:
+    from toolkit.card import reproduction_lines
+
+    assert reproduction_lines(None) == []
+    same = {"identical_file": True, "max_abs_difference": {"logits": 0.0}}
+    assert "byte for byte" in reproduction_lines(same)[0]
+    other = {"identical_file": False, "max_abs_difference": {"logits": 1.87, "vad": 0.27}}
+    assert (
+        "Not reproduced" in reproduction_lines(other)[0] and "1.87" in reproduction_lines(other)[0]
+    )
