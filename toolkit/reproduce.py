@@ -57,12 +57,13 @@ def compare_with_shipped(
     manifest = read_manifest(model_dir)
     shipped = model_dir / manifest.file
     differences = head_differences(retrained, shipped, parity_clips(list(config.data.corpora)))
+    retrained_sha256 = sha256_of(retrained)
     report = {
         "run": str(run_dir / run_name),
         "shipped": str(shipped),
-        "sha256_retrained": sha256_of(retrained),
+        "sha256_retrained": retrained_sha256,
         "sha256_shipped": manifest.sha256,
-        "identical_file": sha256_of(retrained) == manifest.sha256,
+        "identical_file": retrained_sha256 == manifest.sha256,
         "max_abs_difference": differences,
         "tolerance": PARITY_TOLERANCE,
     }

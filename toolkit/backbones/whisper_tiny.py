@@ -216,7 +216,7 @@ class WhisperTinyEncoder(nn.Module):
         change the valid frames' outputs.
         """
         attend = _attention_mask(valid)
-        for layer in list(self.layers)[start:stop]:
+        for layer in self.layers[start:stop]:
             hidden = layer(hidden, attend)
         return hidden
 
@@ -253,7 +253,7 @@ class WhisperTinyEncoder(nn.Module):
     def prefix_is_frozen(self) -> bool:
         """Whether every parameter :meth:`frozen_prefix` uses is untrainable (cacheable)."""
         start = self.num_layers - self.tuned_layers
-        frozen_parts: list[nn.Module] = [self.conv1, self.conv2, *list(self.layers)[:start]]
+        frozen_parts: list[nn.Module] = [self.conv1, self.conv2, *self.layers[:start]]
         if self.tuned_layers == 0:
             frozen_parts.append(self.final_norm)
         return not any(p.requires_grad for part in frozen_parts for p in part.parameters())

@@ -79,8 +79,9 @@ def pad_frames(frames: list[Tensor]) -> tuple[Tensor, Tensor]:
 
 def pooled_outputs(model: SerModel, frames: Tensor, mask: Tensor) -> SerOutputs:
     """The backbone's trainable suffix, FLAM and heads on cached prefix frames
-    ``(B, T, D)`` with bool ``mask`` ``(B, T)``."""
-    frames = cacheable_backbone(model).trainable_suffix(frames, mask)
+    ``(B, T, D)`` with bool ``mask`` ``(B, T)`` (the frames came from ``backbone_frames``,
+    which checked the backbone once)."""
+    frames = cast(CacheableBackbone, model.backbone).trainable_suffix(frames, mask)
     embedding, attention = model.pooling(frames, mask)
     return SerOutputs(model.heads(embedding), embedding, attention)
 
