@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 from pathlib import Path
 from typing import Any
@@ -111,7 +113,8 @@ def kill_mid_file(worker_pid: int, redis: Redis, queue: str, timeout_s: float = 
             if job.worker_name == name and job.get_status() == "started" and parent.children():
                 victims = [parent, *parent.children(recursive=True)]
                 for victim in victims:
-                    victim.kill()
+                    with contextlib.suppress(psutil.NoSuchProcess):  # ended on its own meanwhile
+                        victim.kill()
                 psutil.wait_procs(victims, timeout=10)
                 return [victim.pid for victim in victims]
         time.sleep(0.005)
