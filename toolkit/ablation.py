@@ -8,7 +8,9 @@ evaluated (``results.json``) is not redone, so an interrupted ablation resumes.
 
 Output: ``<out>/<variant>/`` run directories, ``<out>/ablation.json`` and ``<out>/ablation.md``;
 with ``--backbones dir,dir`` a second table compares fully evaluated run directories (all
-folds), e.g. the compact and the frozen-Whisper recipe.
+folds), e.g. the compact and the frozen-Whisper recipe. ``--set key=value`` adds overrides to
+the variants this invocation trains (for example ``optim.threads=2``); the run's
+``config.json`` records them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -300,18 +302,21 @@ def ablate(
     names: Sequence[str] | None = None,
     backbone_dirs: Sequence[Path] = (),
     table_only: bool = False,
+    extra_overrides: Sequence[str] = (),
 ) -> Path:
     """Run the (chosen) variants of ``spec_path`` into ``out_root`` and write the tables.
 
-    With ``table_only``, nothing is trained or evaluated: the table lists the variants that
-    already have results. Returns the path of ``ablation.md``.
+    ``extra_overrides`` (``key=value``) are added to every variant this call trains. With
+    ``table_only``, nothing is trained or evaluated: the table lists the variants that already
+    have results. Returns the path of ``ablation.md``.
     """
     spec = read_spec(spec_path)
     rows = []
     for variant in spec.variants:
         out_dir = out_root / variant.name
         if not table_only and (names is None or variant.name in names):
-            run_variant(variant, spec.runs, out_dir)
+            overrides = (*variant.overrides, *extra_overrides)
+            run_variant(replace(variant, overrides=overrides), spec.runs, out_dir)
         if (out_dir / RESULTS_FILE).is_file():
             rows.append(variant_row(variant, spec.runs, out_dir))
     add_intervals(rows, out_root, spec.runs, spec.reference)

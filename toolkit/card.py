@@ -367,8 +367,27 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         _json(recipe),
         "```",
         "",
+        *environment_lines(shipped.get("environment")),
     ]
     return "\n".join(lines)
+
+
+def environment_lines(environment: dict[str, Any] | None) -> list[str]:
+    """The card section on what the shipped run was trained with (toolkit.numerics)."""
+    if environment is None:
+        return []
+    return [
+        "## Training environment",
+        "",
+        "Retraining gives this graph byte for byte only with the same versions, thread count "
+        "and CPU kernels (`python -m toolkit environment` prints yours; docs/training.md, "
+        '"Reproducing the shipped model").',
+        "",
+        "```json",
+        _json(environment),
+        "```",
+        "",
+    ]
 
 
 def reproduction_lines(report: dict[str, Any] | None) -> list[str]:

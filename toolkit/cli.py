@@ -1,4 +1,5 @@
-"""Command line: ``python -m toolkit {train,evaluate,export,ablate,reproduce,card,smoke}``."""
+"""Command line: ``python -m toolkit {train,evaluate,export,ablate,reproduce,card,environment,
+smoke}``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ def _train(args: argparse.Namespace) -> None:
 
     config = load_config(Path(args.config), args.set)
     train_runs(config, Path(args.out), [n for n in args.runs.split(",") if n])
+
+
+def _environment(args: argparse.Namespace) -> None:
+    import json
+
+    from toolkit.numerics import training_environment
+
+    print(json.dumps(training_environment(), indent=1))
 
 
 def _smoke(args: argparse.Namespace) -> None:
@@ -46,7 +55,7 @@ def _ablate(args: argparse.Namespace) -> None:
 
     names = [n for n in args.variants.split(",") if n] or None
     backbones = [Path(d) for d in args.backbones.split(",") if d]
-    print(ablate(Path(args.spec), Path(args.out), names, backbones, args.table_only))
+    print(ablate(Path(args.spec), Path(args.out), names, backbones, args.table_only, args.set))
 
 
 def _reproduce(args: argparse.Namespace) -> None:
@@ -111,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--backbones", default="", help="evaluated run dirs to compare over all folds"
     )
     ablation.add_argument("--table-only", action="store_true", help="only rewrite the tables")
+    ablation.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra config override for the variants trained now, e.g. optim.threads=2",
+    )
     ablation.set_defaults(handler=_ablate)
     reproduce = commands.add_parser(
         "reproduce", help="compare a retrained run with a shipped model (sha256, every head)"
@@ -125,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     card = commands.add_parser("card", help="re-render MODEL_CARD.md from results.json")
     card.add_argument("model_dirs", nargs="+", help="models/<name>/<version> directories")
     card.set_defaults(handler=_card)
+    environment = commands.add_parser(
+        "environment", help="versions, processor and pinned CPU kernels training would use"
+    )
+    environment.set_defaults(handler=_environment)
     smoke = commands.add_parser("smoke", help="few-step train + export + parity (CI)")
     smoke.add_argument("--out", default="", help="work directory (default: a temp dir)")
     smoke.set_defaults(handler=_smoke)

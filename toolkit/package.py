@@ -36,6 +36,7 @@ from toolkit.cue_norms import compute_cue_norms
 from toolkit.data.affect_norms import neutral_point
 from toolkit.evaluate import MODEL_FILES
 from toolkit.export import check_parity, parity, sha256_of
+from toolkit.numerics import ENVIRONMENT_FILE
 from toolkit.train.dataset import read_waveform
 from toolkit.train.experiment import (
     FOLDS_FILE,
@@ -230,12 +231,24 @@ def package(
         shutil.copyfile(run_dir / FOLDS_FILE, out_dir / "folds.json")
         shipped = {
             **results,
-            "shipped": {"run": run_name, "variant": variant, "recipe": config_summary(config)},
+            "shipped": {
+                "run": run_name,
+                "variant": variant,
+                "recipe": config_summary(config),
+                **recorded_environment(run_dir / run_name),
+            },
         }
         (out_dir / "results.json").write_text(json.dumps(shipped, indent=1) + "\n")
         write_card(out_dir, manifest, shipped)
         out_dirs.append(out_dir)
     return out_dirs
+
+
+def recorded_environment(run_dir: Path) -> dict[str, Any]:
+    """``{"environment": ...}`` from the run's ``environment.json`` (runs trained before it
+    was recorded have none: ``{}``)."""
+    path = run_dir / ENVIRONMENT_FILE
+    return {"environment": json.loads(path.read_text())} if path.is_file() else {}
 
 
 def training_cue_norms(run_dir: Path, run_name: str, corpora: list[str]) -> NormTable:

@@ -19,6 +19,7 @@ import numpy as np
 
 from service.inference.manifest import read_manifest
 from toolkit.export import PARITY_TOLERANCE, export_onnx, run_onnx, session, sha256_of
+from toolkit.numerics import ENVIRONMENT_FILE
 from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
 
 REPORT_FILE = "reproduction.json"
@@ -66,6 +67,8 @@ def compare_with_shipped(
         "identical_file": retrained_sha256 == manifest.sha256,
         "max_abs_difference": differences,
         "tolerance": PARITY_TOLERANCE,
+        "environment_retrained": _environment(run_dir / run_name / ENVIRONMENT_FILE),
+        "environment_shipped": _shipped_environment(model_dir),
     }
     (run_dir / run_name / REPORT_FILE).write_text(json.dumps(report, indent=1) + "\n")
     if record:
@@ -77,6 +80,19 @@ def compare_with_shipped(
             f"{PARITY_TOLERANCE}): {differences}"
         )
     return report
+
+
+def _environment(path: Path) -> dict[str, Any] | None:
+    """A recorded ``environment.json`` (``None`` if the run predates the record)."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _shipped_environment(model_dir: Path) -> dict[str, Any] | None:
+    """The training environment in the shipped model's ``results.json``, if recorded."""
+    path = model_dir / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    environment: dict[str, Any] | None = results.get("shipped", {}).get("environment")
+    return environment
 
 
 def record_in_model_dir(model_dir: Path, report: dict[str, Any]) -> None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from toolkit.ablation import ablate, read_spec, variant_config
+import pytest
+
+from toolkit.ablation import Variant, ablate, read_spec, variant_config
+from toolkit.train.config import TrainConfig
 
 SPEC = Path(__file__).resolve().parents[2] / "toolkit" / "configs" / "ablations.toml"
 
@@ -81,3 +85,22 @@ def test_fine_tuning_spec_compares_against_the_frozen_encoder(tmp_path: Path) ->
     rows = {line.split(" | ")[0].strip("| "): line for line in markdown.splitlines()}
     assert "| vs whisper_frozen |" in markdown
     assert "| +3.0 |" in rows["whisper_top2"]
+
+
+def test_extra_overrides_reach_only_the_variants_trained_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import toolkit.ablation as ablation
+
+    trained: dict[str, TrainConfig] = {}
+
+    def record(variant: Variant, runs: Sequence[str], out_dir: Path) -> dict[str, object]:
+        trained[variant.name] = variant_config(variant)
+        _fake_variant(out_dir, 0.5, 0.5)
+        return {}
+
+    monkeypatch.setattr(ablation, "run_variant", record)
+    ablate(WHISPER_SPEC, tmp_path, ["whisper_top1"], extra_overrides=["optim.threads=2"])
+    assert list(trained) == ["whisper_top1"]
+    assert trained["whisper_top1"].optim.threads == 2
+    assert trained["whisper_top1"].model.whisper_trainable_layers == 1  # the spec's own set

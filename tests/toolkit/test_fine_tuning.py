@@ -89,3 +89,20 @@ def test_fine_tuning_trains_the_top_layers_only_and_exports_whole(tmp_path: Path
         hidden, valid = cacheable_backbone(reloaded).frozen_prefix(waveform, lengths)
         cached = pooled_outputs(reloaded, hidden, valid).heads.logits
     assert np.allclose(whole.numpy(), cached.numpy(), atol=1e-5)
+
+
+def test_a_run_does_not_depend_on_the_random_state_left_by_earlier_runs() -> None:
+    from toolkit.train.experiment import seeded_model_and_feeder
+
+    config = _config(tuned=1)
+    train, validation = _clips(SPEAKERS, 2), _clips(VALIDATION, 1)
+    built = []
+    for earlier_draws in (1, 1000):
+        torch.rand(earlier_draws)  # what an earlier run in the same process would leave
+        np.random.rand(earlier_draws)
+        model, feeder = seeded_model_and_feeder(config, train, validation)
+        assert model is not None and feeder is not None
+        built.append((model.state_dict(), feeder.train_batch(model, np.arange(2))[0]))
+    (first, first_out), (second, second_out) = built
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert torch.equal(first_out.heads.logits, second_out.heads.logits)

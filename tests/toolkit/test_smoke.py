@@ -37,6 +37,7 @@ def _check_reproduction(smoke_dir: Path) -> None:
     report = compare_with_shipped(again, "run", smoke_dir)
     assert report["identical_file"]
     assert max(report["max_abs_difference"].values()) == 0.0
+    assert report["environment_retrained"]["torch_threads"] == 1  # recorded with the run
     other = sorted(SHIPPED)[0] / "model.onnx"
     clips = [np.linspace(-0.5, 0.5, 24_000, dtype=np.float32)]
     assert max(head_differences(smoke_dir / "model.onnx", other, clips).values()) > 1e-3

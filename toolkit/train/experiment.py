@@ -16,11 +16,12 @@ from toolkit.data.registry import load_corpus
 from toolkit.data.types import Utterance
 from toolkit.export import export_onnx, predict_onnx
 from toolkit.folds import save_folds
-from toolkit.model.ser_model import build_model
+from toolkit.model.ser_model import SerModel, build_model
+from toolkit.numerics import ENVIRONMENT_FILE, training_environment
 from toolkit.train.config import TrainConfig
 from toolkit.train.dataset import ClipSet, load_clips
 from toolkit.train.frozen import FrozenFeatureFeeder
-from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint, train_run
+from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint, seed_everything, train_run
 from toolkit.train.plan import RunSpec, all_runs, combined_folds, corpus_folds
 
 SAMPLING_RATE_HZ = 16_000
@@ -101,6 +102,34 @@ def with_teacher(train: ClipSet, teacher_dir: Path, run: RunSpec, config: TrainC
     return replace(train, teacher=probabilities)
 
 
+def seeded_model_and_feeder(
+    config: TrainConfig, train: ClipSet, validation: ClipSet
+) -> tuple[SerModel | None, FrozenFeatureFeeder | None]:
+    """Seed, then build the model and (for a pretrained backbone) the cache of its frozen part.
+
+    Seeding first makes a run independent of the runs trained before it in the same process
+    (the heads' initialisation and the cached augmented views come from the seed alone). For
+    the compact backbone both are ``None``: :func:`train_run` builds them after seeding.
+    """
+    seed_everything(config.optim.seed, config.optim.threads)
+    if config.model.backbone == "compact":
+        return None, None
+    model = build_model(config.model)
+    feeder = FrozenFeatureFeeder(config, model, train, validation, config.data.frozen_views)
+    log(
+        f"cached the frozen part of the backbone: {config.data.frozen_views} views per "
+        f"clip; fine-tuned top layers: {config.model.whisper_trainable_layers}"
+    )
+    return model, feeder
+
+
+def write_environment(run_dir: Path) -> None:
+    """Record the run's numeric environment (:func:`toolkit.numerics.training_environment`)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    environment = training_environment()
+    (run_dir / ENVIRONMENT_FILE).write_text(json.dumps(environment, indent=1) + "\n")
+
+
 def train_runs(config: TrainConfig, out_dir: Path, names: Sequence[str]) -> None:
     """Train the named runs (``fold0``.., ``final``, ``cross_*``) into ``out_dir/<name>``."""
     utterances = load_utterances(config.data.corpora)
@@ -122,12 +151,6 @@ def train_runs(config: TrainConfig, out_dir: Path, names: Sequence[str]) -> None
         validation = select(clips, run.validation_speakers)
         if config.distill.teacher_run_dir:
             train = with_teacher(train, Path(config.distill.teacher_run_dir), run, config)
-        model, feeder = None, None
-        if config.model.backbone != "compact":
-            model = build_model(config.model)
-            feeder = FrozenFeatureFeeder(config, model, train, validation, config.data.frozen_views)
-            log(
-                f"cached the frozen part of the backbone: {config.data.frozen_views} views per "
-                f"clip; fine-tuned top layers: {config.model.whisper_trainable_layers}"
-            )
+        model, feeder = seeded_model_and_feeder(config, train, validation)
+        write_environment(out_dir / name)
         train_run(config, train, validation, labels, neutral, out_dir / name, log, feeder, model)

@@ -21,7 +21,7 @@ from toolkit.data.types import Utterance
 from toolkit.export import check_parity, export_onnx, parity, quantise_int8, run_onnx, session
 from toolkit.train.config import TrainConfig
 from toolkit.train.dataset import load_clips
-from toolkit.train.experiment import corpus_labels, load_utterances, log
+from toolkit.train.experiment import corpus_labels, load_utterances, log, write_environment
 from toolkit.train.loop import train_run
 
 CLIPS_PER_SPEAKER = 6
@@ -59,6 +59,7 @@ def run_smoke(out_dir: Path | None = None) -> dict[str, float]:
     train = load_clips(take(SMOKE_SPEAKERS), max_samples, neutral)
     validation = load_clips(take(SMOKE_VALIDATION), max_samples, neutral)
     outcome = train_run(config, train, validation, labels, neutral, work / "run", log)
+    write_environment(work / "run")
     from toolkit.train.loop import load_checkpoint
 
     model, _, _ = load_checkpoint(outcome.checkpoint)
