@@ -135,6 +135,15 @@ def variant_row(variant: Variant, runs: Sequence[str], out_dir: Path) -> dict[st
     }
 
 
+def backbone_description(model: dict[str, Any]) -> str:
+    """``compact``, ``whisper_tiny, frozen`` or ``whisper_tiny, top k layers fine-tuned``."""
+    backbone = str(model["backbone"])
+    if backbone != "whisper_tiny":
+        return backbone
+    layers = int(model.get("whisper_trainable_layers", 0))
+    return f"{backbone}, " + (f"top {layers} layers fine-tuned" if layers else "frozen")
+
+
 def backbone_row(run_dir: Path) -> dict[str, Any]:
     """Five-fold figures of a fully evaluated run directory (``toolkit evaluate``)."""
     results = json.loads((run_dir / RESULTS_FILE).read_text())
@@ -143,7 +152,7 @@ def backbone_row(run_dir: Path) -> dict[str, Any]:
     noise = block.get("noise_ua", {})
     return {
         "run_dir": str(run_dir),
-        "backbone": config["model"]["backbone"],
+        "backbone": backbone_description(config["model"]),
         "runs": results["runs_evaluated"],
         "test_ua": {c: block["in_corpus"][c]["all_labels"]["ua"] for c in CORPORA},
         "test_ua_6shared": {c: block["in_corpus"][c]["shared_labels"]["ua"] for c in CORPORA},

@@ -169,10 +169,16 @@ def model_description(config: Any, variant: str, run_name: str, run_dir: Path) -
     """One sentence naming the architecture, the variant and the run it came from."""
     if config.model.backbone == "compact":
         what = f"Compact CNN + FLAM speech emotion model ({variant}), trained from scratch"
-    else:
+    elif config.model.whisper_trainable_layers == 0:
         what = (
             f"Frozen pretrained Whisper tiny.en encoder + FLAM speech emotion model ({variant}), "
             "FLAM and heads trained"
+        )
+    else:
+        layers = config.model.whisper_trainable_layers
+        what = (
+            f"Pretrained Whisper tiny.en encoder + FLAM speech emotion model ({variant}), "
+            f"the encoder's top {layers} of 4 layers fine-tuned, FLAM and heads trained"
         )
     return f"{what} on RAVDESS + EmoDB; run '{run_name}' of {run_dir.name}."
 

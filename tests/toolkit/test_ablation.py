@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.ablation import Variant, ablate, read_spec, variant_config
-from toolkit.train.config import TrainConfig
+from toolkit.ablation import Variant, ablate, backbone_description, read_spec, variant_config
+from toolkit.train.config import TrainConfig, load_config
 
 SPEC = Path(__file__).resolve().parents[2] / "toolkit" / "configs" / "ablations.toml"
 
@@ -87,6 +87,14 @@ def test_fine_tuning_spec_compares_against_the_frozen_encoder(tmp_path: Path) ->
     assert "| +3.0 |" in rows["whisper_top2"]
 
 
+def test_the_whisper_training_recipe_is_the_measured_top2_variant() -> None:
+    """`make train-whisper` must train what the fine-tuning table measured, nothing else."""
+    spec = read_spec(WHISPER_SPEC)
+    measured = variant_config(next(v for v in spec.variants if v.name == "whisper_top2"))
+    recipe = load_config(SPEC.with_name("whisper_top2.toml"))
+    assert recipe == measured
+
+
 def test_extra_overrides_reach_only_the_variants_trained_now(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,3 +112,10 @@ def test_extra_overrides_reach_only_the_variants_trained_now(
     assert list(trained) == ["whisper_top1"]
     assert trained["whisper_top1"].optim.threads == 2
     assert trained["whisper_top1"].model.whisper_trainable_layers == 1  # the spec's own set
+
+
+def test_backbone_rows_name_how_much_of_the_encoder_was_fine_tuned() -> None:
+    assert backbone_description({"backbone": "compact"}) == "compact"
+    assert backbone_description({"backbone": "whisper_tiny"}) == "whisper_tiny, frozen"
+    tuned = {"backbone": "whisper_tiny", "whisper_trainable_layers": 2}
+    assert backbone_description(tuned) == "whisper_tiny, top 2 layers fine-tuned"
