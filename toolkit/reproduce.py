@@ -1,29 +1,40 @@
 """``python -m toolkit reproduce``: does a retrained run give the shipped model?
 
 Exports the checkpoint of ``<run-dir>/<run>`` (for example a fresh ``make train`` of run
-``final``) to ONNX exactly as ``toolkit evaluate`` does, then compares it with a shipped model
-directory: the sha256 of the two graphs, and the largest absolute difference of every output
-head between the two graphs on the same real clips (the parity clips of the packager: three
-clips of each training corpus, run one at a time). The report is printed as JSON and written
-to ``<run-dir>/<run>/reproduction.json``; the command fails when a head differs by more than
-the export parity tolerance (1e-4).
+``final``) to ONNX exactly as ``toolkit evaluate`` does (for a shipped int8 model also
+quantised as evaluate does: calibrated on the run's training speakers), then compares it
+with a shipped model directory: the sha256 of the two graphs, and the largest absolute
+difference of every output head between the two graphs on the same real clips (the parity
+clips of the packager: three clips of each training corpus, run one at a time). The report is
+printed as JSON and written to ``<run-dir>/<run>/reproduction.json``; the command fails when a
+head differs by more than the export parity tolerance (1e-4).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from service.inference.manifest import read_manifest
-from toolkit.export import PARITY_TOLERANCE, export_onnx, run_onnx, session, sha256_of
+from toolkit.export import (
+    PARITY_TOLERANCE,
+    export_onnx,
+    quantise_int8,
+    run_onnx,
+    session,
+    sha256_of,
+)
 from toolkit.numerics import ENVIRONMENT_FILE
+from toolkit.train.config import TrainConfig
 from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
 
 REPORT_FILE = "reproduction.json"
 RETRAINED_FILE = "model.reproduced.onnx"
+RETRAINED_INT8_FILE = "model.reproduced.int8.onnx"
 
 
 def head_differences(first: Path, second: Path, waveforms: list[np.ndarray]) -> dict[str, float]:
@@ -40,21 +51,70 @@ def head_differences(first: Path, second: Path, waveforms: list[np.ndarray]) -> 
     return largest
 
 
+def shipped_variant(model_dir: Path) -> str:
+    """``fp32`` or ``int8``: the variant the packager recorded in ``results.json``."""
+    path = model_dir / "results.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    return str(results.get("shipped", {}).get("variant", "fp32"))
+
+
+def run_calibration_clips(run_dir: Path, run_name: str, config: TrainConfig) -> list[np.ndarray]:
+    """The int8 calibration clips ``toolkit evaluate`` used for this run (same loading, same
+    training speakers, same random draw)."""
+    from toolkit.data.affect_norms import neutral_point
+    from toolkit.evaluate import calibration_clips
+    from toolkit.train.dataset import load_clips
+    from toolkit.train.experiment import SAMPLING_RATE_HZ, load_utterances, read_plan, select
+
+    utterances = load_utterances(config.data.corpora)
+    max_samples = int(config.data.max_duration_s * SAMPLING_RATE_HZ)
+    clips = load_clips(utterances, max_samples, neutral_point())
+    return calibration_clips(select(clips, read_plan(run_dir)[run_name].train_speakers))
+
+
+def retrained_graph(
+    run_dir: Path,
+    run_name: str,
+    variant: str,
+    calibration: Sequence[np.ndarray] | None = None,
+) -> tuple[Path, TrainConfig]:
+    """Export the run's checkpoint (and quantise it for ``int8``); the graph and the recipe.
+
+    ``calibration`` replaces the run's own int8 calibration clips (tests).
+    """
+    model, config, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
+    graph = export_onnx(model, run_dir / run_name / RETRAINED_FILE)
+    if variant == "int8":
+        clips = (
+            calibration
+            if calibration is not None
+            else run_calibration_clips(run_dir, run_name, config)
+        )
+        graph = quantise_int8(graph, run_dir / run_name / RETRAINED_INT8_FILE, clips)
+    return graph, config
+
+
 def compare_with_shipped(
-    run_dir: Path, run_name: str, model_dir: Path, record: bool = False
+    run_dir: Path,
+    run_name: str,
+    model_dir: Path,
+    record: bool = False,
+    calibration: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Export ``run_dir/run_name``'s checkpoint and compare it with ``model_dir``'s graph.
 
-    With ``record``, the report is also written into ``model_dir/results.json`` (key
-    ``reproduction``) and the model card is re-rendered, so the card states the outcome.
+    An int8 model is compared with the retrained graph quantised the way ``toolkit evaluate``
+    quantises (``calibration`` overrides its clips). With ``record``, the report is also
+    written into ``model_dir/results.json`` (key ``reproduction``) and the model card is
+    re-rendered, so the card states the outcome.
 
     Raises:
         AssertionError: an output differs by more than ``PARITY_TOLERANCE``.
     """
     from toolkit.package import parity_clips
 
-    model, config, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
-    retrained = export_onnx(model, run_dir / run_name / RETRAINED_FILE)
+    variant = shipped_variant(model_dir)
+    retrained, config = retrained_graph(run_dir, run_name, variant, calibration)
     manifest = read_manifest(model_dir)
     shipped = model_dir / manifest.file
     differences = head_differences(retrained, shipped, parity_clips(list(config.data.corpora)))
@@ -62,6 +122,7 @@ def compare_with_shipped(
     report = {
         "run": str(run_dir / run_name),
         "shipped": str(shipped),
+        "variant": variant,
         "sha256_retrained": retrained_sha256,
         "sha256_shipped": manifest.sha256,
         "identical_file": retrained_sha256 == manifest.sha256,

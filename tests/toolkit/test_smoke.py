@@ -41,6 +41,28 @@ def _check_reproduction(smoke_dir: Path) -> None:
     other = sorted(SHIPPED)[0] / "model.onnx"
     clips = [np.linspace(-0.5, 0.5, 24_000, dtype=np.float32)]
     assert max(head_differences(smoke_dir / "model.onnx", other, clips).values()) > 1e-3
+    _check_int8_reproduction(smoke_dir, again)
+
+
+def _check_int8_reproduction(smoke_dir: Path, again: Path) -> None:
+    """A shipped int8 model is compared with the retrained graph quantised the same way."""
+    from service.inference.manifest import write_manifest
+    from toolkit.data import load_corpus
+    from toolkit.export import quantise_int8
+    from toolkit.reproduce import compare_with_shipped
+    from toolkit.train.dataset import read_waveform
+
+    calibration = [read_waveform(u, 16_000 * 3) for u in load_corpus("ravdess")[:4]]
+    shipped = smoke_dir / "shipped-int8"
+    shipped.mkdir()
+    graph = quantise_int8(smoke_dir / "model.onnx", shipped / "model.onnx", calibration)
+    manifest = read_manifest(smoke_dir).model_copy(update={"sha256": sha256_of(graph)})
+    write_manifest(manifest, shipped)
+    (shipped / "results.json").write_text(json.dumps({"shipped": {"variant": "int8"}}))
+    report = compare_with_shipped(again, "run", shipped, calibration=calibration)
+    assert report["variant"] == "int8" and report["identical_file"]
+    fp32 = compare_with_shipped(again, "run", smoke_dir)
+    assert fp32["variant"] == "fp32" and fp32["sha256_retrained"] != report["sha256_retrained"]
 
 
 def test_a_model_is_shipped() -> None:
