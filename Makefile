@@ -45,9 +45,11 @@ RUN_DIR ?= runs/v1
 MODEL_NAME ?= ser-compact
 MODEL_VERSION ?= 0.2.0
 ALL_RUNS := fold0,fold1,fold2,fold3,fold4,final,cross_ravdess_to_emodb,cross_emodb_to_ravdess
+# TRAIN_FLAGS=--resume keeps the runs that already finished (an interrupted `make train`).
+TRAIN_FLAGS ?=
 
 train: $(DEV_STAMP)  ## train every run on ../shared/data (hours on one core), evaluate, export the default model
-	$(BIN)/python -m toolkit train --config $(TRAIN_CONFIG) --out $(RUN_DIR) --runs $(ALL_RUNS)
+	$(BIN)/python -m toolkit train --config $(TRAIN_CONFIG) --out $(RUN_DIR) --runs $(ALL_RUNS) $(TRAIN_FLAGS)
 	$(MAKE) evaluate
 
 evaluate: $(DEV_STAMP)  ## regenerate every figure, manifest and model card from the saved runs
@@ -68,7 +70,7 @@ WHISPER_MODEL_VERSION ?= 0.2.0
 BACKBONE_RUN_DIRS ?= $(RUN_DIR),runs/whisper_cv,$(WHISPER_RUN_DIR)
 
 train-whisper: $(DEV_STAMP)  ## the Whisper backbone on the same runs, evaluated and exported (about 5 hours on one core)
-	$(BIN)/python -m toolkit train --config $(WHISPER_CONFIG) --out $(WHISPER_RUN_DIR) --runs $(ALL_RUNS)
+	$(BIN)/python -m toolkit train --config $(WHISPER_CONFIG) --out $(WHISPER_RUN_DIR) --runs $(ALL_RUNS) $(TRAIN_FLAGS)
 	$(MAKE) evaluate-whisper
 
 evaluate-whisper: $(DEV_STAMP)  ## figures of the Whisper runs; exports run final as ser-whisper-int8 (int8 only: fp32 is over 25 MiB)

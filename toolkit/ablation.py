@@ -28,8 +28,8 @@ from service.labels import CANONICAL_LABELS
 from toolkit.evaluate import PREDICTIONS_FILE, evaluate, label_indices
 from toolkit.metrics.classification import unweighted_accuracy
 from toolkit.train.config import TrainConfig, load_config
-from toolkit.train.experiment import load_utterances, read_plan, train_runs
-from toolkit.train.loop import CHECKPOINT_FILE, HISTORY_FILE
+from toolkit.train.experiment import is_trained, load_utterances, read_plan, train_runs
+from toolkit.train.loop import HISTORY_FILE
 
 RESULTS_FILE = "results.json"
 REFERENCE_VARIANT = "default"
@@ -92,14 +92,6 @@ def read_spec(path: Path) -> AblationSpec:
 def variant_config(variant: Variant) -> TrainConfig:
     """The training config of ``variant``."""
     return load_config(variant.config, list(variant.overrides))
-
-
-def is_trained(run_dir: Path, epochs: int) -> bool:
-    """Whether ``run_dir`` holds a checkpoint and a history of ``epochs`` epochs."""
-    history = run_dir / HISTORY_FILE
-    if not (run_dir / CHECKPOINT_FILE).is_file() or not history.is_file():
-        return False
-    return len(json.loads(history.read_text())) >= epochs
 
 
 def run_variant(variant: Variant, runs: Sequence[str], out_dir: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ def _train(args: argparse.Namespace) -> None:
     from toolkit.train.experiment import train_runs
 
     config = load_config(Path(args.config), args.set)
-    train_runs(config, Path(args.out), [n for n in args.runs.split(",") if n])
+    train_runs(config, Path(args.out), [n for n in args.runs.split(",") if n], args.resume)
 
 
 def _environment(args: argparse.Namespace) -> None:
@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated: fold0..fold4, final, cross_ravdess_to_emodb, cross_emodb_to_ravdess",
     )
     train.add_argument("--set", action="append", default=[], help="override, e.g. optim.epochs=5")
+    train.add_argument(
+        "--resume", action="store_true", help="keep the runs of --out that already finished"
+    )
     train.set_defaults(handler=_train)
     evaluate = commands.add_parser("evaluate", help="evaluate trained runs -> results.json")
     evaluate.add_argument("--run-dir", required=True)

@@ -21,7 +21,13 @@ from toolkit.numerics import ENVIRONMENT_FILE, training_environment
 from toolkit.train.config import TrainConfig
 from toolkit.train.dataset import ClipSet, load_clips
 from toolkit.train.frozen import FrozenFeatureFeeder
-from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint, seed_everything, train_run
+from toolkit.train.loop import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    load_checkpoint,
+    seed_everything,
+    train_run,
+)
 from toolkit.train.plan import RunSpec, all_runs, combined_folds, corpus_folds
 
 SAMPLING_RATE_HZ = 16_000
@@ -130,8 +136,47 @@ def write_environment(run_dir: Path) -> None:
     (run_dir / ENVIRONMENT_FILE).write_text(json.dumps(environment, indent=1) + "\n")
 
 
-def train_runs(config: TrainConfig, out_dir: Path, names: Sequence[str]) -> None:
-    """Train the named runs (``fold0``.., ``final``, ``cross_*``) into ``out_dir/<name>``."""
+def is_trained(run_dir: Path, epochs: int) -> bool:
+    """Whether ``run_dir`` holds a checkpoint and a history of ``epochs`` epochs."""
+    history = run_dir / HISTORY_FILE
+    if not (run_dir / CHECKPOINT_FILE).is_file() or not history.is_file():
+        return False
+    return len(json.loads(history.read_text())) >= epochs
+
+
+def check_same_recipe(config: TrainConfig, out_dir: Path) -> None:
+    """Exit if ``out_dir`` already holds runs of another recipe: one run directory is one
+    recipe, so its figures never pool runs of two configs."""
+    path = out_dir / CONFIG_FILE
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text())
+    wanted = json.loads(json.dumps(asdict(config)))
+    if saved != wanted:
+        sections = sorted(k for k in wanted.keys() | saved.keys() if saved.get(k) != wanted.get(k))
+        sys.exit(
+            f"{out_dir} holds runs of another recipe (differs in {', '.join(sections)} of "
+            f"{path}); train into another --out, or remove it"
+        )
+
+
+def train_runs(
+    config: TrainConfig, out_dir: Path, names: Sequence[str], resume: bool = False
+) -> None:
+    """Train the named runs (``fold0``.., ``final``, ``cross_*``) into ``out_dir/<name>``.
+
+    With ``resume``, runs that already finished (checkpoint and every epoch's history) are
+    kept, so an interrupted ``make train`` continues where it stopped; a run cut off mid-way
+    is trained again from the start.
+    """
+    check_same_recipe(config, out_dir)
+    if resume:
+        finished = [n for n in names if is_trained(out_dir / n, config.optim.epochs)]
+        for name in finished:
+            log(f"== run {name}: already trained ({config.optim.epochs} epochs), kept")
+        names = [n for n in names if n not in finished]
+        if not names:
+            return
     utterances = load_utterances(config.data.corpora)
     plan = write_plan(config, utterances, out_dir)
     unknown = sorted(set(names) - set(plan))
