@@ -32,7 +32,7 @@ from toolkit.export import export_onnx, predict_onnx, quantise_int8, run_onnx, s
 from toolkit.metrics import affect as affect_metrics
 from toolkit.metrics import calibration, classification, ldl
 from toolkit.train.config import parse_config
-from toolkit.train.dataset import ClipSet, load_clips, octant_targets
+from toolkit.train.dataset import ClipSet, octant_targets
 from toolkit.train.experiment import (
     CONFIG_FILE,
     SAMPLING_RATE_HZ,
@@ -40,6 +40,7 @@ from toolkit.train.experiment import (
     load_utterances,
     log,
     read_plan,
+    recipe_clips,
     select,
 )
 from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
@@ -496,7 +497,7 @@ def evaluate(
     chosen = [n for n in trained if names is None or n in names]
     utterances = load_utterances(config.data.corpora)
     neutral = neutral_point()
-    clips = load_clips(utterances, int(config.data.max_duration_s * SAMPLING_RATE_HZ), neutral)
+    clips = recipe_clips(config, utterances, neutral)
     labels_by_corpus = corpus_labels(utterances)
     per_run: dict[str, dict[str, Predictions]] = {}
     data: dict[str, RunData] = {}

@@ -63,12 +63,9 @@ def run_calibration_clips(run_dir: Path, run_name: str, config: TrainConfig) -> 
     training speakers, same random draw)."""
     from toolkit.data.affect_norms import neutral_point
     from toolkit.evaluate import calibration_clips
-    from toolkit.train.dataset import load_clips
-    from toolkit.train.experiment import SAMPLING_RATE_HZ, load_utterances, read_plan, select
+    from toolkit.train.experiment import load_utterances, read_plan, recipe_clips, select
 
-    utterances = load_utterances(config.data.corpora)
-    max_samples = int(config.data.max_duration_s * SAMPLING_RATE_HZ)
-    clips = load_clips(utterances, max_samples, neutral_point())
+    clips = recipe_clips(config, load_utterances(config.data.corpora), neutral_point())
     return calibration_clips(select(clips, read_plan(run_dir)[run_name].train_speakers))
 
 

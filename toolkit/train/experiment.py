@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import softmax
 
-from toolkit.data.affect_norms import neutral_point
+from toolkit.data.affect_norms import Affect, neutral_point
 from toolkit.data.registry import load_corpus
 from toolkit.data.types import Utterance
 from toolkit.export import export_onnx, predict_onnx
@@ -54,6 +54,13 @@ def corpus_labels(utterances: Sequence[Utterance]) -> dict[str, list[str]]:
     for u in utterances:
         present.setdefault(u.corpus, set()).add(u.label)
     return {c: [lab for lab in CANONICAL_LABELS if lab in s] for c, s in sorted(present.items())}
+
+
+def recipe_clips(config: TrainConfig, utterances: Sequence[Utterance], neutral: Affect) -> ClipSet:
+    """``utterances`` decoded and cut to the recipe's ``data.max_duration_s``, in order (what
+    training, evaluation and reproduction all see)."""
+    max_samples = int(config.data.max_duration_s * SAMPLING_RATE_HZ)
+    return load_clips(utterances, max_samples, neutral)
 
 
 def select(clips: ClipSet, speakers: Sequence[str]) -> ClipSet:
@@ -182,9 +189,8 @@ def train_runs(
     unknown = sorted(set(names) - set(plan))
     if unknown:
         sys.exit(f"unknown runs {unknown}; choose from {sorted(plan)}")
-    max_samples = int(config.data.max_duration_s * SAMPLING_RATE_HZ)
     neutral = neutral_point()
-    clips = load_clips(utterances, max_samples, neutral)
+    clips = recipe_clips(config, utterances, neutral)
     labels = corpus_labels(utterances)
     for name in names:
         run = plan[name]
