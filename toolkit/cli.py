@@ -69,6 +69,13 @@ def _reproduce(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=1))
 
 
+def _compare_int8(args: argparse.Namespace) -> None:
+    from toolkit.compare_int8 import compare_int8, markdown_table
+
+    runs = [r for r in args.runs.split(",") if r]
+    print(markdown_table(compare_int8(Path(args.run_dir), runs, Path(args.out))))
+
+
 def _card(args: argparse.Namespace) -> None:
     import json
 
@@ -141,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", action="store_true", help="write the outcome into the model's results and card"
     )
     reproduce.set_defaults(handler=_reproduce)
+    compare = commands.add_parser(
+        "compare-int8", help="fp32 vs every int8 method on the test speakers of fold runs"
+    )
+    compare.add_argument("--run-dir", required=True, help="an evaluated or trained run directory")
+    compare.add_argument("--runs", default="fold0,fold1,fold2,fold3,fold4")
+    compare.add_argument("--out", required=True, help="JSON report, e.g. docs/int8_whisper.json")
+    compare.set_defaults(handler=_compare_int8)
     card = commands.add_parser("card", help="re-render MODEL_CARD.md from results.json")
     card.add_argument("model_dirs", nargs="+", help="models/<name>/<version> directories")
     card.set_defaults(handler=_card)

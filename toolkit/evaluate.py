@@ -112,19 +112,18 @@ def calibration_clips(train: ClipSet, seed: int = 0) -> list[np.ndarray]:
     return [train.waveforms[int(i)] for i in rng.choice(len(train), count, replace=False)]
 
 
-def ensure_onnx(run_dir: Path, train: ClipSet) -> dict[str, Path]:
-    """Export ``model.onnx`` and ``model.int8.onnx`` of a run if missing or stale."""
+def ensure_onnx(run_dir: Path, train: ClipSet, int8_method: str) -> dict[str, Path]:
+    """Export ``model.onnx`` and ``model.int8.onnx`` of a run if missing or stale (older than
+    the checkpoint or than the recipe, ``config.json`` of the run directory, which names the
+    int8 method)."""
     checkpoint = run_dir / CHECKPOINT_FILE
+    newest_input = max(checkpoint.stat().st_mtime, (run_dir.parent / CONFIG_FILE).stat().st_mtime)
     paths = {variant: run_dir / name for variant, name in MODEL_FILES.items()}
-    stale = [
-        p
-        for p in paths.values()
-        if not p.is_file() or p.stat().st_mtime < checkpoint.stat().st_mtime
-    ]
+    stale = [p for p in paths.values() if not p.is_file() or p.stat().st_mtime < newest_input]
     if stale:
         model, _, _ = load_checkpoint(checkpoint)
         export_onnx(model, paths["fp32"])
-        quantise_int8(paths["fp32"], paths["int8"], calibration_clips(train))
+        quantise_int8(paths["fp32"], paths["int8"], calibration_clips(train), int8_method)
         (run_dir / PREDICTIONS_FILE).unlink(missing_ok=True)
     return paths
 
@@ -511,7 +510,7 @@ def evaluate(
             select(clips, spec.validation_speakers),
             select(clips, spec.test_speakers),
         )
-        paths = ensure_onnx(run_dir / name, data[name].train)
+        paths = ensure_onnx(run_dir / name, data[name].train, config.export.int8_method)
         with_noise = noise and name.startswith("fold")  # noise figures come from the folds
         per_run[name] = run_predictions(
             data[name], paths, clips, with_noise, run_dir / name / PREDICTIONS_FILE
@@ -521,12 +520,7 @@ def evaluate(
         )
     folds = [n for n in chosen if n.startswith("fold")]
     results: dict[str, Any] = {
-        "protocol": (
-            "speaker-independent: RAVDESS 5 folds of 4 actors, EmoDB 4 folds of 2 speakers "
-            "(folds.json); test predictions pooled over folds, each speaker tested once; "
-            "temperature, distribution temperature and abstain threshold fitted on each fold's "
-            "validation speakers; argmax restricted to the labels of the clip's corpus"
-        ),
+        "protocol": protocol_text(folds, [n for n in plan if n.startswith("fold")]),
         "runs_evaluated": chosen,
         "labels_by_corpus": labels_by_corpus,
         "calibration_per_run": {n: vars(c) for n, c in calibrations.items()},
@@ -559,6 +553,23 @@ def evaluate(
         results[variant] = block
     (run_dir / RESULTS_FILE).write_text(json.dumps(results, indent=1) + "\n")
     return results
+
+
+def protocol_text(folds: Sequence[str], planned_folds: Sequence[str]) -> str:
+    """The evaluation protocol in one sentence; says so when only some folds were evaluated."""
+    if list(folds) == list(planned_folds):
+        pooled = "test predictions pooled over folds, each speaker tested once"
+    else:
+        pooled = (
+            f"test predictions pooled over {len(folds)} of the {len(planned_folds)} folds "
+            f"({', '.join(folds)}): only their test speakers are tested, each once"
+        )
+    return (
+        "speaker-independent: RAVDESS 5 folds of 4 actors, EmoDB 4 folds of 2 speakers "
+        f"(folds.json); {pooled}; temperature, distribution temperature and abstain threshold "
+        "fitted on each fold's validation speakers; argmax restricted to the labels of the "
+        "clip's corpus"
+    )
 
 
 def pool(

@@ -1,4 +1,5 @@
-"""ONNX export of a trained ``SerModel``, PyTorch/ONNX parity check, int8 quantisation.
+"""ONNX export of a trained ``SerModel``, PyTorch/ONNX parity check, int8 quantisation
+(static or dynamic).
 
 The graph follows docs/model-contract.md: inputs ``waveform`` float32 ``(batch, samples)`` and
 ``lengths`` int64 ``(batch,)``; outputs ``logits``, ``distribution_logits``, ``vad``,
@@ -186,21 +187,31 @@ class _Calibration:
         }
 
 
-def quantise_int8(source: Path, target: Path, calibration: Sequence[np.ndarray]) -> Path:
-    """Static int8 quantisation (QDQ, per-channel weights) calibrated on real clips.
+INT8_METHODS = ("static", "dynamic")
+"""How ``quantise_int8`` quantises: ``static`` fixes every activation range from calibration
+clips (fastest; fine for the compact CNN and the frozen Whisper encoder); ``dynamic`` measures
+each activation range per call (slower, but keeps fine-tuned transformer layers whose
+activations a fixed 8-bit range clips; docs/training.md, "Quantising the fine-tuned encoder")."""
 
-    Only Conv / MatMul / Gemm nodes with constant weights are quantised, and not the front
-    end's. The exporter's ``value_info`` entries are dropped first: ONNX shape inference,
-    which the quantiser runs, rejects one of them ("Inferred shape and existing shape
-    differ"); they are optional hints and ONNX Runtime re-infers shapes at load time.
+
+def quantise_int8(
+    source: Path, target: Path, calibration: Sequence[np.ndarray], method: str = "static"
+) -> Path:
+    """int8 quantisation of ``source`` into ``target`` with per-channel int8 weights.
+
+    ``static``: QDQ graph whose activation ranges are calibrated on ``calibration`` (real
+    clips, MinMax). ``dynamic``: integer MatMul / Conv with activation ranges computed at run
+    time; ``calibration`` is unused. Either way only Conv / MatMul / Gemm nodes with constant
+    weights are quantised, and not the front end's. The exporter's ``value_info`` entries are
+    dropped first: ONNX shape inference, which the quantiser runs, rejects one of them
+    ("Inferred shape and existing shape differ"); they are optional hints and ONNX Runtime
+    re-infers shapes at load time.
+
+    Raises:
+        ValueError: ``method`` is not one of ``INT8_METHODS``.
     """
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
+    if method not in INT8_METHODS:
+        raise ValueError(f"int8 method {method!r} is not one of {INT8_METHODS}")
     target.parent.mkdir(parents=True, exist_ok=True)
     graph = onnx.load(str(source))
     del graph.graph.value_info[:]
@@ -208,17 +219,51 @@ def quantise_int8(source: Path, target: Path, calibration: Sequence[np.ndarray])
     stripped = target.with_suffix(".stripped.onnx")
     onnx.save(graph, str(stripped))
     try:
-        quantize_static(
-            str(stripped),
-            str(target),
-            _Calibration(calibration),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_quantize=nodes,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
+        if method == "static":
+            _quantise_static(stripped, target, nodes, calibration)
+        else:
+            _quantise_dynamic(stripped, target, nodes)
     finally:
         stripped.unlink(missing_ok=True)
     return target
+
+
+def _quantise_static(
+    source: Path, target: Path, nodes: list[str], calibration: Sequence[np.ndarray]
+) -> None:
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    quantize_static(
+        str(source),
+        str(target),
+        _Calibration(calibration),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_quantize=nodes,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+
+
+def _quantise_dynamic(source: Path, target: Path, nodes: list[str]) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # silences the quantiser's generic "run pre-processing" hint
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            nodes_to_quantize=nodes,
+        )
+    finally:
+        root.setLevel(level)

@@ -87,7 +87,9 @@ def retrained_graph(
             if calibration is not None
             else run_calibration_clips(run_dir, run_name, config)
         )
-        graph = quantise_int8(graph, run_dir / run_name / RETRAINED_INT8_FILE, clips)
+        graph = quantise_int8(
+            graph, run_dir / run_name / RETRAINED_INT8_FILE, clips, config.export.int8_method
+        )
     return graph, config
 
 

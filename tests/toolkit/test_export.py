@@ -86,3 +86,28 @@ def test_sha256_of_known_bytes(tmp_path: Path) -> None:
     path = tmp_path / "x.bin"
     path.write_bytes(b"abc")
     assert sha256_of(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_dynamic_int8_quantises_without_calibration_and_keeps_the_front_end_float(
+    exported: tuple[torch.nn.Module, Path], real_clips: list[np.ndarray], tmp_path: Path
+) -> None:
+    _, path = exported
+    target = quantise_int8(path, tmp_path / "model.int8-dynamic.onnx", [], method="dynamic")
+    graph = onnx.load(str(target)).graph
+    operators = {node.op_type for node in graph.node}
+    assert {"DynamicQuantizeLinear"} <= operators  # activation ranges measured per call
+    assert "QuantizeLinear" not in operators  # no fixed (calibrated) ranges
+    front_end = [n for n in graph.node if any("frontend" in name for name in n.input)]
+    assert front_end and all(n.op_type in ("Conv", "MatMul") for n in front_end)
+    assert target.stat().st_size < path.stat().st_size
+    waveform = real_clips[1][None, :]
+    outputs = run_onnx(session(target), waveform, np.array([waveform.shape[1]]))
+    reference = run_onnx(session(path), waveform, np.array([waveform.shape[1]]))
+    assert np.abs(outputs["vad"] - reference["vad"]).max() < 0.1
+
+
+def test_an_unknown_int8_method_is_refused(
+    exported: tuple[torch.nn.Module, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="'percentile' is not one of"):
+        quantise_int8(exported[1], tmp_path / "x.onnx", [], method="percentile")

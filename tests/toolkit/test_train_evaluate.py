@@ -12,6 +12,7 @@ from toolkit.evaluate import (
     classification_figures,
     fit_distribution_temperature,
     normalised_entropy,
+    protocol_text,
 )
 from toolkit.train.predict import restricted_argmax
 
@@ -88,3 +89,10 @@ def test_target_rows_mark_missed_and_met() -> None:
     assert rows["ravdess UA drop at 10 dB white noise"][3] == "**missed**"
     assert rows["emodb LDL metrics better than the training prior"][1] == "6 of 6"
     assert rows["RAVDESS 6 shared classes UA"][1] == "not measured"
+
+
+def test_the_protocol_says_when_only_some_folds_were_evaluated() -> None:
+    planned = ["fold0", "fold1", "fold2", "fold3", "fold4"]
+    assert "each speaker tested once" in protocol_text(planned, planned)
+    partial = protocol_text(["fold1", "fold3"], planned)
+    assert "pooled over 2 of the 5 folds (fold1, fold3): only their test speakers" in partial

@@ -69,3 +69,18 @@ def test_a_run_directory_of_another_recipe_is_refused(tmp_path: Path) -> None:
     other = replace(_config(), optim=replace(_config().optim, learning_rate=0.5))
     with pytest.raises(SystemExit, match=r"another recipe \(differs in optim of"):
         train_runs(other, out, ["fold0"], resume=True)
+
+
+def test_a_recipe_saved_before_the_export_table_existed_resumes(tmp_path: Path) -> None:
+    out = _run_dir(tmp_path, _config(), {"fold0": EPOCHS})
+    saved = json.loads((out / CONFIG_FILE).read_text())
+    del saved["export"]  # run directories written before [export] was added
+    (out / CONFIG_FILE).write_text(json.dumps(saved))
+    train_runs(_config(), out, ["fold0"], resume=True)  # default int8 method: same recipe
+
+
+def test_another_int8_method_is_another_recipe(tmp_path: Path) -> None:
+    out = _run_dir(tmp_path, _config(), {"fold0": EPOCHS})
+    dynamic = replace(_config(), export=replace(_config().export, int8_method="dynamic"))
+    with pytest.raises(SystemExit, match="differs in export"):
+        train_runs(dynamic, out, ["fold0"], resume=True)

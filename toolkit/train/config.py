@@ -104,6 +104,17 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """``[export]``: how ``toolkit evaluate`` derives the int8 graph from the fp32 export.
+
+    ``int8_method`` is ``static`` (activation ranges calibrated on training clips) or
+    ``dynamic`` (ranges measured per call); see ``toolkit.export.INT8_METHODS``.
+    """
+
+    int8_method: str = "static"
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The whole training recipe."""
 
@@ -114,6 +125,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 T = TypeVar("T")
@@ -141,6 +153,7 @@ def parse_config(document: dict[str, Any]) -> TrainConfig:
         loss=_build(LossConfig, document.get("loss", {})),
         optim=_build(OptimConfig, document.get("optim", {})),
         distill=_build(DistillConfig, document.get("distill", {})),
+        export=_build(ExportConfig, document.get("export", {})),
     )
 
 

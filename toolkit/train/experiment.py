@@ -18,7 +18,7 @@ from toolkit.export import export_onnx, predict_onnx
 from toolkit.folds import save_folds
 from toolkit.model.ser_model import SerModel, build_model
 from toolkit.numerics import ENVIRONMENT_FILE, training_environment
-from toolkit.train.config import TrainConfig
+from toolkit.train.config import TrainConfig, parse_config
 from toolkit.train.dataset import ClipSet, load_clips
 from toolkit.train.frozen import FrozenFeatureFeeder
 from toolkit.train.loop import (
@@ -157,7 +157,8 @@ def check_same_recipe(config: TrainConfig, out_dir: Path) -> None:
     path = out_dir / CONFIG_FILE
     if not path.is_file():
         return
-    saved = json.loads(path.read_text())
+    # through parse_config, so a recipe saved before a table existed reads with its defaults
+    saved = json.loads(json.dumps(asdict(parse_config(json.loads(path.read_text())))))
     wanted = json.loads(json.dumps(asdict(config)))
     if saved != wanted:
         sections = sorted(k for k in wanted.keys() | saved.keys() if saved.get(k) != wanted.get(k))

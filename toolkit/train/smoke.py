@@ -2,8 +2,9 @@
 
 Uses the real corpora (a handful of clips of 2 RAVDESS and 2 EmoDB speakers), the default
 recipe with every loss and augmentation switched on, 2 short epochs, then the ONNX export,
-the PyTorch/ONNX parity check on a padded batch of real clips, int8 quantisation and the
-manifest round trip through the service's pydantic classes. About 30 s on one thread.
+the PyTorch/ONNX parity check on a padded batch of real clips, int8 quantisation (static and
+dynamic) and the manifest round trip through the service's pydantic classes. About 30 s on one
+thread.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import numpy as np
 from service.inference.manifest import read_manifest
 from toolkit.data.affect_norms import neutral_point
 from toolkit.data.types import Utterance
-from toolkit.export import check_parity, export_onnx, parity, quantise_int8, run_onnx, session
+from toolkit.export import (
+    INT8_METHODS,
+    check_parity,
+    export_onnx,
+    parity,
+    quantise_int8,
+    run_onnx,
+    session,
+)
 from toolkit.train.config import TrainConfig
 from toolkit.train.dataset import load_clips
 from toolkit.train.experiment import corpus_labels, load_utterances, log, write_environment
@@ -67,14 +76,16 @@ def run_smoke(out_dir: Path | None = None) -> dict[str, float]:
     diffs = parity(model, onnx_path, validation.waveforms[:3] + train.waveforms[-2:])
     log(f"parity: {diffs}")
     check_parity(diffs)
-    int8_path = quantise_int8(onnx_path, work / "model.int8.onnx", train.waveforms[:8])
-    outputs = run_onnx(
-        session(int8_path),
-        validation.waveforms[0][None, :],
-        np.array([validation.waveforms[0].size]),
-    )
-    if not all(np.isfinite(v).all() for v in outputs.values()):
-        raise AssertionError("int8 model returned non-finite values")
+    for method in INT8_METHODS:
+        target = work / ("model.int8.onnx" if method == "static" else f"model.int8-{method}.onnx")
+        int8_path = quantise_int8(onnx_path, target, train.waveforms[:8], method)
+        outputs = run_onnx(
+            session(int8_path),
+            validation.waveforms[0][None, :],
+            np.array([validation.waveforms[0].size]),
+        )
+        if not all(np.isfinite(v).all() for v in outputs.values()):
+            raise AssertionError(f"{method} int8 model returned non-finite values")
     neutral_clips = [u for u in utterances if u.speaker_key in SMOKE_SPEAKERS][::5]
     _check_manifest_round_trip(onnx_path, [u for u in neutral_clips if u.label == "neutral"])
     log(f"smoke passed in {time.monotonic() - started:.1f} s ({work})")

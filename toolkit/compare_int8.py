@@ -1,0 +1,135 @@
+"""``python -m toolkit compare-int8``: which int8 method keeps a run directory's accuracy.
+
+For each chosen fold run: the fp32 graph ``toolkit evaluate`` measures (``model.onnx``,
+exported from the checkpoint if missing) and one int8 graph per method of
+``toolkit.export.INT8_METHODS`` (the static one calibrated on the same training clips as
+evaluate's), each predicting the run's test speakers clean and with white and babble noise
+at 10 dB SNR (the conditions where the static int8 graph of the fine-tuned Whisper recipe
+lost most). Reports UA per corpus pooled over the runs, file size and single-thread latency.
+The figures choose ``[export] int8_method`` of a recipe (docs/training.md, "Quantising the
+fine-tuned encoder"); ``toolkit evaluate`` then measures the chosen graph in full.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.data.affect_norms import neutral_point
+from toolkit.evaluate import (
+    calibration_clips,
+    classification_figures,
+    corpus_of,
+    latency_ms,
+    noisy_waveforms,
+)
+from toolkit.export import INT8_METHODS, export_onnx, predict_onnx, quantise_int8
+from toolkit.train.config import parse_config
+from toolkit.train.dataset import ClipSet
+from toolkit.train.experiment import (
+    CONFIG_FILE,
+    corpus_labels,
+    load_utterances,
+    log,
+    read_plan,
+    recipe_clips,
+    select,
+)
+from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
+
+CONDITIONS: tuple[tuple[str, float], ...] = (("white", 10.0), ("babble", 10.0))
+"""Noisy test conditions compared besides clean: (noise kind, SNR in dB)."""
+
+
+def graphs_of_run(run_dir: Path, train: ClipSet) -> dict[str, Path]:
+    """``fp32`` and ``int8-<method>`` graphs of one run; made if missing or older than the
+    checkpoint (static int8 calibrated on evaluate's clips of ``train``)."""
+    checkpoint = run_dir / CHECKPOINT_FILE
+    fp32 = run_dir / "model.onnx"
+    graphs = {"fp32": fp32} | {f"int8-{m}": run_dir / f"model.int8-{m}.onnx" for m in INT8_METHODS}
+
+    def stale(path: Path) -> bool:
+        return not path.is_file() or path.stat().st_mtime < checkpoint.stat().st_mtime
+
+    if stale(fp32):
+        export_onnx(load_checkpoint(checkpoint)[0], fp32)
+    for method in INT8_METHODS:
+        target = graphs[f"int8-{method}"]
+        if stale(target):
+            quantise_int8(fp32, target, calibration_clips(train), method)
+    return graphs
+
+
+def compare_int8(run_dir: Path, runs: Sequence[str], out: Path) -> dict[str, Any]:
+    """Compare fp32 and every int8 method on the test speakers of ``runs``; write ``out``.
+
+    Returns ``{"runs", "graphs": {graph: {"file_mib", "latency_ms_per_3s_clip_1_thread",
+    "ua": {condition: {corpus: UA}}}}}``; UA of the clips of each corpus, argmax restricted
+    to that corpus's labels, test predictions pooled over ``runs``.
+    """
+    config = parse_config(json.loads((run_dir / CONFIG_FILE).read_text()))
+    plan = read_plan(run_dir)
+    utterances = load_utterances(config.data.corpora)
+    labels_by_corpus = corpus_labels(utterances)
+    clips = recipe_clips(config, utterances, neutral_point())
+    logits: dict[tuple[str, str], list[np.ndarray]] = {}
+    truths, corpora = [], []
+    graphs: dict[str, Path] = {}
+    for name in runs:
+        log(f"comparing int8 methods on {name}")
+        spec = plan[name]
+        test = select(clips, spec.test_speakers)
+        graphs = graphs_of_run(run_dir / name, select(clips, spec.train_speakers))
+        inputs = {"clean": test.waveforms} | {
+            f"{kind}_{snr:g}dB": noisy_waveforms(test, clips, kind, snr) for kind, snr in CONDITIONS
+        }
+        for condition, waveforms in inputs.items():
+            for graph, path in graphs.items():
+                predicted = predict_onnx(path, waveforms)["logits"]
+                logits.setdefault((graph, condition), []).append(predicted)
+        truths.append(test.labels)
+        corpora.append(corpus_of(test))
+    true, corpus = np.concatenate(truths), np.concatenate(corpora)
+    report: dict[str, Any] = {"runs": list(runs), "graphs": {}}
+    for graph, path in graphs.items():
+        ua: dict[str, dict[str, float]] = {}
+        for (name, condition), parts in logits.items():
+            if name != graph:
+                continue
+            stacked = np.concatenate(parts)
+            ua[condition] = {
+                c: float(
+                    classification_figures(true[corpus == c], stacked[corpus == c], allowed)["ua"]
+                )
+                for c, allowed in labels_by_corpus.items()
+            }
+        report["graphs"][graph] = {
+            "file_mib": path.stat().st_size / 2**20,
+            "latency_ms_per_3s_clip_1_thread": latency_ms(path),
+            "ua": ua,
+        }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """One row per graph: file size, latency and UA per condition and corpus (percent)."""
+    graphs = report["graphs"]
+    first = next(iter(graphs.values()))["ua"]
+    columns = [(condition, c) for condition, by in first.items() for c in by]
+    header = "| graph | MiB | ms / 3 s clip (min) | " + " | ".join(
+        f"{c} {condition}" for condition, c in columns
+    )
+    lines = [header + " |", "|" + "---|" * (3 + len(columns))]
+    for graph, row in graphs.items():
+        cells = [f"{100 * row['ua'][condition][c]:.1f}" for condition, c in columns]
+        latency = row["latency_ms_per_3s_clip_1_thread"]["min"]
+        lines.append(
+            f"| {graph} | {row['file_mib']:.1f} | {latency:.1f} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
