@@ -101,12 +101,11 @@ def compare_int8(run_dir: Path, runs: Sequence[str], out: Path) -> dict[str, Any
             if name != graph:
                 continue
             stacked = np.concatenate(parts)
-            ua[condition] = {
-                c: float(
-                    classification_figures(true[corpus == c], stacked[corpus == c], allowed)["ua"]
-                )
+            figures = {
+                c: classification_figures(true[corpus == c], stacked[corpus == c], allowed)
                 for c, allowed in labels_by_corpus.items()
             }
+            ua[condition] = {c: float(f["ua"]) for c, f in figures.items() if f}  # tested ones
         report["graphs"][graph] = {
             "file_mib": path.stat().st_size / 2**20,
             "latency_ms_per_3s_clip_1_thread": latency_ms(path),

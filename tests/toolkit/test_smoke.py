@@ -17,13 +17,43 @@ SHIPPED = sorted(p.parent for p in MODELS_DIR.glob("*/*/manifest.json"))
 
 
 @pytest.mark.slow
-def test_smoke_trains_exports_and_matches(tmp_path: Path) -> None:
+def test_smoke_trains_exports_and_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from toolkit.train.smoke import run_smoke
 
     diffs = run_smoke(tmp_path)
     assert max(diffs.values()) <= 1e-4
     assert (tmp_path / "model.onnx").is_file() and (tmp_path / "model.int8.onnx").is_file()
     _check_reproduction(tmp_path)
+    _check_int8_comparison(tmp_path / "again", monkeypatch)
+
+
+def _check_int8_comparison(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`toolkit compare-int8` measures fp32 and both int8 methods of a trained run on its test
+    speakers, clean and noisy (a few clips of 6 speakers stand in for the corpora)."""
+    from dataclasses import asdict
+
+    import toolkit.compare_int8 as compare
+    from toolkit.train.experiment import CONFIG_FILE, PLAN_FILE, load_utterances
+    from toolkit.train.smoke import SMOKE_SPEAKERS, smoke_config
+
+    config = smoke_config()
+    test_speakers = ("ravdess/04", "emodb/10")
+    every = load_utterances(config.data.corpora)
+    speakers = SMOKE_SPEAKERS + test_speakers
+    few = [u for s in speakers for u in [v for v in every if v.speaker_key == s][::6]]
+    monkeypatch.setattr(compare, "load_utterances", lambda corpora: few)
+    (run_dir / CONFIG_FILE).write_text(json.dumps(asdict(config)))
+    plan = {"name": "run", "train_speakers": SMOKE_SPEAKERS, "validation_speakers": []}
+    (run_dir / PLAN_FILE).write_text(json.dumps({"run": plan | {"test_speakers": test_speakers}}))
+    report = compare.compare_int8(run_dir, ["run"], run_dir / "int8.json")
+    assert set(report["graphs"]) == {"fp32", "int8-static", "int8-dynamic"}
+    for row in report["graphs"].values():
+        assert set(row["ua"]) == {"clean", "white_10dB", "babble_10dB"}
+        assert set(row["ua"]["clean"]) == {"ravdess", "emodb"}
+        assert all(0.0 <= ua <= 1.0 for by in row["ua"].values() for ua in by.values())
+    sizes = {graph: row["file_mib"] for graph, row in report["graphs"].items()}
+    assert sizes["int8-static"] < sizes["fp32"] and sizes["int8-dynamic"] < sizes["fp32"]
+    assert json.loads((run_dir / "int8.json").read_text()) == report
 
 
 def _check_reproduction(smoke_dir: Path) -> None:
