@@ -113,19 +113,40 @@ def calibration_clips(train: ClipSet, seed: int = 0) -> list[np.ndarray]:
 
 
 def ensure_onnx(run_dir: Path, train: ClipSet, int8_method: str) -> dict[str, Path]:
-    """Export ``model.onnx`` and ``model.int8.onnx`` of a run if missing or stale (older than
-    the checkpoint or than the recipe, ``config.json`` of the run directory, which names the
-    int8 method)."""
+    """Export ``model.onnx`` and ``model.int8.onnx`` of a run if missing or stale.
+
+    The fp32 graph is stale when older than the checkpoint; the int8 graph also when older
+    than the recipe (the run directory's ``config.json``, which names the int8 method). Cached
+    predictions of a remade graph are dropped, the others kept.
+    """
     checkpoint = run_dir / CHECKPOINT_FILE
-    newest_input = max(checkpoint.stat().st_mtime, (run_dir.parent / CONFIG_FILE).stat().st_mtime)
     paths = {variant: run_dir / name for variant, name in MODEL_FILES.items()}
-    stale = [p for p in paths.values() if not p.is_file() or p.stat().st_mtime < newest_input]
-    if stale:
+    inputs = {
+        "fp32": checkpoint.stat().st_mtime,
+        "int8": max(checkpoint.stat().st_mtime, (run_dir.parent / CONFIG_FILE).stat().st_mtime),
+    }
+    stale = {
+        variant
+        for variant, path in paths.items()
+        if not path.is_file() or path.stat().st_mtime < inputs[variant]
+    }
+    if "fp32" in stale:
         model, _, _ = load_checkpoint(checkpoint)
         export_onnx(model, paths["fp32"])
+        stale.add("int8")
+    if "int8" in stale:
         quantise_int8(paths["fp32"], paths["int8"], calibration_clips(train), int8_method)
-        (run_dir / PREDICTIONS_FILE).unlink(missing_ok=True)
+    drop_cached_predictions(run_dir / PREDICTIONS_FILE, stale)
     return paths
+
+
+def drop_cached_predictions(cache: Path, variants: set[str]) -> None:
+    """Remove the cached predictions of ``variants`` (keys ``<variant>/...``) from ``cache``."""
+    if not variants or not cache.is_file():
+        return
+    stored = dict(np.load(cache))
+    kept = {key: value for key, value in stored.items() if key.split("/")[0] not in variants}
+    np.savez_compressed(cache, **kept)
 
 
 def _noisy_job(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.special import softmax
@@ -10,6 +12,7 @@ from service.labels import CANONICAL_LABELS
 from toolkit.card import target_rows
 from toolkit.evaluate import (
     classification_figures,
+    drop_cached_predictions,
     fit_distribution_temperature,
     normalised_entropy,
     protocol_text,
@@ -96,3 +99,13 @@ def test_the_protocol_says_when_only_some_folds_were_evaluated() -> None:
     assert "each speaker tested once" in protocol_text(planned, planned)
     partial = protocol_text(["fold1", "fold3"], planned)
     assert "pooled over 2 of the 5 folds (fold1, fold3): only their test speakers" in partial
+
+
+def test_dropping_cached_predictions_keeps_the_other_variant(tmp_path: Path) -> None:
+    cache = tmp_path / "predictions.npz"
+    np.savez_compressed(
+        cache, **{"fp32/test/clean|logits": np.ones(2), "int8/test/clean|logits": np.zeros(2)}
+    )
+    drop_cached_predictions(cache, {"int8"})
+    assert list(np.load(cache)) == ["fp32/test/clean|logits"]
+    drop_cached_predictions(tmp_path / "missing.npz", {"int8"})  # nothing cached: no error
