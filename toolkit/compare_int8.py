@@ -28,14 +28,13 @@ from toolkit.evaluate import (
     noisy_waveforms,
 )
 from toolkit.export import INT8_METHODS, export_onnx, predict_onnx, quantise_int8
-from toolkit.train.config import parse_config
 from toolkit.train.dataset import ClipSet
 from toolkit.train.experiment import (
-    CONFIG_FILE,
     corpus_labels,
     load_utterances,
     log,
     read_plan,
+    read_recipe,
     recipe_clips,
     select,
 )
@@ -71,7 +70,7 @@ def compare_int8(run_dir: Path, runs: Sequence[str], out: Path) -> dict[str, Any
     "ua": {condition: {corpus: UA}}}}}``; UA of the clips of each corpus, argmax restricted
     to that corpus's labels, test predictions pooled over ``runs``.
     """
-    config = parse_config(json.loads((run_dir / CONFIG_FILE).read_text()))
+    config = read_recipe(run_dir)
     plan = read_plan(run_dir)
     utterances = load_utterances(config.data.corpora)
     labels_by_corpus = corpus_labels(utterances)

@@ -31,7 +31,6 @@ from toolkit.data.affect_norms import Affect, neutral_point
 from toolkit.export import export_onnx, predict_onnx, quantise_int8, run_onnx, session
 from toolkit.metrics import affect as affect_metrics
 from toolkit.metrics import calibration, classification, ldl
-from toolkit.train.config import parse_config
 from toolkit.train.dataset import ClipSet, octant_targets
 from toolkit.train.experiment import (
     CONFIG_FILE,
@@ -40,6 +39,7 @@ from toolkit.train.experiment import (
     load_utterances,
     log,
     read_plan,
+    read_recipe,
     recipe_clips,
     select,
 )
@@ -511,7 +511,7 @@ def evaluate(
     run_dir: Path, names: Sequence[str] | None = None, noise: bool = True
 ) -> dict[str, Any]:
     """Evaluate the trained runs of ``run_dir``; write and return ``results.json``'s content."""
-    config = parse_config(json.loads((run_dir / CONFIG_FILE).read_text()))
+    config = read_recipe(run_dir)
     plan = read_plan(run_dir)
     trained = [n for n in plan if (run_dir / n / CHECKPOINT_FILE).is_file()]
     chosen = [n for n in trained if names is None or n in names]

@@ -44,6 +44,7 @@ from toolkit.train.experiment import (
     load_utterances,
     log,
     read_plan,
+    read_recipe,
 )
 from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
 
@@ -204,7 +205,8 @@ def package(
     """
     results = json.loads((run_dir / "results.json").read_text())
     calibration = results["calibration_per_run"][run_name]
-    model, config, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
+    model, _, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
+    config = read_recipe(run_dir)
     fp32_path = run_dir / run_name / MODEL_FILES["fp32"]
     diffs = parity(model, fp32_path, parity_clips(list(config.data.corpora)))
     log(f"parity (max abs diff per output): {diffs}")

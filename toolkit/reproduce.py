@@ -30,6 +30,7 @@ from toolkit.export import (
 )
 from toolkit.numerics import ENVIRONMENT_FILE
 from toolkit.train.config import TrainConfig
+from toolkit.train.experiment import read_recipe
 from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
 
 REPORT_FILE = "reproduction.json"
@@ -79,7 +80,8 @@ def retrained_graph(
 
     ``calibration`` replaces the run's own int8 calibration clips (tests).
     """
-    model, config, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
+    model, _, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
+    config = read_recipe(run_dir)
     graph = export_onnx(model, run_dir / run_name / RETRAINED_FILE)
     if variant == "int8":
         clips = (

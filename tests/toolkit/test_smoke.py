@@ -30,10 +30,8 @@ def test_smoke_trains_exports_and_matches(tmp_path: Path, monkeypatch: pytest.Mo
 def _check_int8_comparison(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`toolkit compare-int8` measures fp32 and both int8 methods of a trained run on its test
     speakers, clean and noisy (a few clips of 6 speakers stand in for the corpora)."""
-    from dataclasses import asdict
-
     import toolkit.compare_int8 as compare
-    from toolkit.train.experiment import CONFIG_FILE, PLAN_FILE, load_utterances
+    from toolkit.train.experiment import PLAN_FILE, load_utterances
     from toolkit.train.smoke import SMOKE_SPEAKERS, smoke_config
 
     config = smoke_config()
@@ -42,7 +40,6 @@ def _check_int8_comparison(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> No
     speakers = SMOKE_SPEAKERS + test_speakers
     few = [u for s in speakers for u in [v for v in every if v.speaker_key == s][::6]]
     monkeypatch.setattr(compare, "load_utterances", lambda corpora: few)
-    (run_dir / CONFIG_FILE).write_text(json.dumps(asdict(config)))
     plan = {"name": "run", "train_speakers": SMOKE_SPEAKERS, "validation_speakers": []}
     (run_dir / PLAN_FILE).write_text(json.dumps({"run": plan | {"test_speakers": test_speakers}}))
     report = compare.compare_int8(run_dir, ["run"], run_dir / "int8.json")

@@ -103,9 +103,8 @@ def test_the_protocol_says_when_only_some_folds_were_evaluated() -> None:
 
 def test_dropping_cached_predictions_keeps_the_other_variant(tmp_path: Path) -> None:
     cache = tmp_path / "predictions.npz"
-    np.savez_compressed(
-        cache, **{"fp32/test/clean|logits": np.ones(2), "int8/test/clean|logits": np.zeros(2)}
-    )
+    arrays = {"fp32/test/clean|logits": np.ones(2), "int8/test/clean|logits": np.zeros(2)}
+    np.savez_compressed(cache, **arrays)  # type: ignore[arg-type]
     drop_cached_predictions(cache, {"int8"})
     assert list(np.load(cache)) == ["fp32/test/clean|logits"]
     drop_cached_predictions(tmp_path / "missing.npz", {"int8"})  # nothing cached: no error

@@ -84,6 +84,16 @@ def write_plan(
     return plan
 
 
+def read_recipe(run_dir: Path) -> TrainConfig:
+    """The recipe of a run directory (its ``config.json``; tables it lacks read as defaults).
+
+    Evaluation, packaging and reproduction read the recipe here, not from a checkpoint: a
+    checkpoint keeps the recipe as its training process knew it, and tables added later (for
+    example ``[export]``) are missing there.
+    """
+    return parse_config(json.loads((run_dir / CONFIG_FILE).read_text()))
+
+
 def read_plan(run_dir: Path) -> dict[str, RunSpec]:
     """The ``plan.json`` of a run directory."""
     records = json.loads((run_dir / PLAN_FILE).read_text())

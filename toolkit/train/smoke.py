@@ -9,9 +9,10 @@ thread.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,13 @@ from toolkit.export import (
 )
 from toolkit.train.config import TrainConfig
 from toolkit.train.dataset import load_clips
-from toolkit.train.experiment import corpus_labels, load_utterances, log, write_environment
+from toolkit.train.experiment import (
+    CONFIG_FILE,
+    corpus_labels,
+    load_utterances,
+    log,
+    write_environment,
+)
 from toolkit.train.loop import train_run
 
 CLIPS_PER_SPEAKER = 6
@@ -69,6 +76,7 @@ def run_smoke(out_dir: Path | None = None) -> dict[str, float]:
     validation = load_clips(take(SMOKE_VALIDATION), max_samples, neutral)
     outcome = train_run(config, train, validation, labels, neutral, work / "run", log)
     write_environment(work / "run")
+    (work / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=1) + "\n")  # the recipe
     from toolkit.train.loop import load_checkpoint
 
     model, _, _ = load_checkpoint(outcome.checkpoint)
