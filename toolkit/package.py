@@ -167,7 +167,10 @@ MAX_MODEL_BYTES = 25 * 2**20
 
 
 def model_description(config: Any, variant: str, run_name: str, run_dir: Path) -> str:
-    """One sentence naming the architecture, the variant and the run it came from."""
+    """One sentence naming the architecture, the variant (and int8 method) and the run it
+    came from."""
+    if variant == "int8" and config.export.int8_method != "static":
+        variant = f"{config.export.int8_method} int8"
     if config.model.backbone == "compact":
         what = f"Compact CNN + FLAM speech emotion model ({variant}), trained from scratch"
     elif config.model.whisper_trainable_layers == 0:
