@@ -76,22 +76,25 @@ def retrained_graph(
     variant: str,
     calibration: Sequence[np.ndarray] | None = None,
 ) -> tuple[Path, TrainConfig]:
-    """Export the run's checkpoint (and quantise it for ``int8``); the graph and the recipe.
+    """Export the run's checkpoint (and quantise it for ``int8`` with the recipe's method);
+    the graph and the recipe.
 
-    ``calibration`` replaces the run's own int8 calibration clips (tests).
+    ``calibration`` replaces the run's own static-int8 calibration clips (tests); dynamic
+    int8 needs none, so none are decoded.
     """
     model, _, _ = load_checkpoint(run_dir / run_name / CHECKPOINT_FILE)
     config = read_recipe(run_dir)
     graph = export_onnx(model, run_dir / run_name / RETRAINED_FILE)
     if variant == "int8":
-        clips = (
-            calibration
-            if calibration is not None
-            else run_calibration_clips(run_dir, run_name, config)
-        )
-        graph = quantise_int8(
-            graph, run_dir / run_name / RETRAINED_INT8_FILE, clips, config.export.int8_method
-        )
+        method = config.export.int8_method
+        clips: Sequence[np.ndarray] = []
+        if method == "static":
+            clips = (
+                calibration
+                if calibration is not None
+                else run_calibration_clips(run_dir, run_name, config)
+            )
+        graph = quantise_int8(graph, run_dir / run_name / RETRAINED_INT8_FILE, clips, method)
     return graph, config
 
 

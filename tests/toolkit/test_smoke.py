@@ -90,6 +90,32 @@ def _check_int8_reproduction(smoke_dir: Path, again: Path) -> None:
     assert report["variant"] == "int8" and report["identical_file"]
     fp32 = compare_with_shipped(again, "run", smoke_dir)
     assert fp32["variant"] == "fp32" and fp32["sha256_retrained"] != report["sha256_retrained"]
+    _check_dynamic_int8_reproduction(smoke_dir, again)
+
+
+def _check_dynamic_int8_reproduction(smoke_dir: Path, again: Path) -> None:
+    """The run directory's recipe, not the checkpoint's, names the int8 method: a recipe
+    saying ``dynamic`` reproduces a shipped dynamic graph (without calibration clips)."""
+    from service.inference.manifest import write_manifest
+    from toolkit.export import quantise_int8
+    from toolkit.reproduce import compare_with_shipped
+    from toolkit.train.experiment import CONFIG_FILE
+
+    recipe_path = again / CONFIG_FILE
+    saved = recipe_path.read_text()
+    recipe = json.loads(saved)
+    recipe["export"] = {"int8_method": "dynamic"}
+    recipe_path.write_text(json.dumps(recipe))
+    shipped = smoke_dir / "shipped-int8-dynamic"
+    shipped.mkdir()
+    graph = quantise_int8(smoke_dir / "model.onnx", shipped / "model.onnx", [], "dynamic")
+    manifest = read_manifest(smoke_dir).model_copy(update={"sha256": sha256_of(graph)})
+    write_manifest(manifest, shipped)
+    (shipped / "results.json").write_text(json.dumps({"shipped": {"variant": "int8"}}))
+    try:
+        assert compare_with_shipped(again, "run", shipped)["identical_file"]
+    finally:
+        recipe_path.write_text(saved)
 
 
 def test_a_model_is_shipped() -> None:
