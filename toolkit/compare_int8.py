@@ -1,7 +1,7 @@
 """``python -m toolkit compare-int8``: which int8 method keeps a run directory's accuracy.
 
 For each chosen fold run: the fp32 graph ``toolkit evaluate`` measures (``model.onnx``,
-exported from the checkpoint if missing) and one int8 graph per method of
+made by evaluate's ``ensure_onnx`` if missing) and one int8 graph per method of
 ``toolkit.export.INT8_METHODS`` (the static one calibrated on the same training clips as
 evaluate's), each predicting the run's test speakers clean and with white and babble noise
 at 10 dB SNR (the conditions where the static int8 graph of the fine-tuned Whisper recipe
@@ -24,10 +24,11 @@ from toolkit.evaluate import (
     calibration_clips,
     classification_figures,
     corpus_of,
+    ensure_onnx,
     latency_ms,
     noisy_waveforms,
 )
-from toolkit.export import INT8_METHODS, export_onnx, predict_onnx, quantise_int8
+from toolkit.export import INT8_METHODS, predict_onnx, quantise_int8
 from toolkit.train.dataset import ClipSet
 from toolkit.train.experiment import (
     corpus_labels,
@@ -38,28 +39,29 @@ from toolkit.train.experiment import (
     recipe_clips,
     select,
 )
-from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
 
 CONDITIONS: tuple[tuple[str, float], ...] = (("white", 10.0), ("babble", 10.0))
 """Noisy test conditions compared besides clean: (noise kind, SNR in dB)."""
 
 
-def graphs_of_run(run_dir: Path, train: ClipSet) -> dict[str, Path]:
-    """``fp32`` and ``int8-<method>`` graphs of one run; made if missing or older than the
-    checkpoint (static int8 calibrated on evaluate's clips of ``train``)."""
-    checkpoint = run_dir / CHECKPOINT_FILE
-    fp32 = run_dir / "model.onnx"
-    graphs = {"fp32": fp32} | {f"int8-{m}": run_dir / f"model.int8-{m}.onnx" for m in INT8_METHODS}
+def graphs_of_run(run_dir: Path, train: ClipSet, recipe_method: str) -> dict[str, Path]:
+    """``fp32`` and ``int8-<method>`` graphs of one run.
 
-    def stale(path: Path) -> bool:
-        return not path.is_file() or path.stat().st_mtime < checkpoint.stat().st_mtime
-
-    if stale(fp32):
-        export_onnx(load_checkpoint(checkpoint)[0], fp32)
+    The fp32 graph and the recipe's own int8 graph are ``toolkit evaluate``'s (made or
+    refreshed by ``ensure_onnx``, which also keeps evaluate's cached predictions consistent);
+    every other method is quantised next to them if missing or older than the fp32 graph
+    (static calibrated on evaluate's clips of ``train``).
+    """
+    evaluated = ensure_onnx(run_dir, train, recipe_method)
+    graphs = {"fp32": evaluated["fp32"]}
     for method in INT8_METHODS:
-        target = graphs[f"int8-{method}"]
-        if stale(target):
-            quantise_int8(fp32, target, calibration_clips(train), method)
+        if method == recipe_method:
+            graphs[f"int8-{method}"] = evaluated["int8"]
+            continue
+        target = run_dir / f"model.int8-{method}.onnx"
+        if not target.is_file() or target.stat().st_mtime < evaluated["fp32"].stat().st_mtime:
+            quantise_int8(evaluated["fp32"], target, calibration_clips(train), method)
+        graphs[f"int8-{method}"] = target
     return graphs
 
 
@@ -75,40 +77,40 @@ def compare_int8(run_dir: Path, runs: Sequence[str], out: Path) -> dict[str, Any
     utterances = load_utterances(config.data.corpora)
     labels_by_corpus = corpus_labels(utterances)
     clips = recipe_clips(config, utterances, neutral_point())
-    logits: dict[tuple[str, str], list[np.ndarray]] = {}
+    logits: dict[str, dict[str, list[np.ndarray]]] = {}  # graph -> condition -> per run
     truths, corpora = [], []
     graphs: dict[str, Path] = {}
     for name in runs:
         log(f"comparing int8 methods on {name}")
         spec = plan[name]
         test = select(clips, spec.test_speakers)
-        graphs = graphs_of_run(run_dir / name, select(clips, spec.train_speakers))
+        train = select(clips, spec.train_speakers)
+        graphs = graphs_of_run(run_dir / name, train, config.export.int8_method)
         inputs = {"clean": test.waveforms} | {
             f"{kind}_{snr:g}dB": noisy_waveforms(test, clips, kind, snr) for kind, snr in CONDITIONS
         }
-        for condition, waveforms in inputs.items():
-            for graph, path in graphs.items():
+        for graph, path in graphs.items():
+            for condition, waveforms in inputs.items():
                 predicted = predict_onnx(path, waveforms)["logits"]
-                logits.setdefault((graph, condition), []).append(predicted)
+                logits.setdefault(graph, {}).setdefault(condition, []).append(predicted)
         truths.append(test.labels)
         corpora.append(corpus_of(test))
     true, corpus = np.concatenate(truths), np.concatenate(corpora)
+
+    def ua_by_corpus(parts: list[np.ndarray]) -> dict[str, float]:
+        stacked = np.concatenate(parts)
+        figures = {
+            c: classification_figures(true[corpus == c], stacked[corpus == c], allowed)
+            for c, allowed in labels_by_corpus.items()
+        }
+        return {c: float(f["ua"]) for c, f in figures.items() if f}  # corpora with test clips
+
     report: dict[str, Any] = {"runs": list(runs), "graphs": {}}
     for graph, path in graphs.items():
-        ua: dict[str, dict[str, float]] = {}
-        for (name, condition), parts in logits.items():
-            if name != graph:
-                continue
-            stacked = np.concatenate(parts)
-            figures = {
-                c: classification_figures(true[corpus == c], stacked[corpus == c], allowed)
-                for c, allowed in labels_by_corpus.items()
-            }
-            ua[condition] = {c: float(f["ua"]) for c, f in figures.items() if f}  # tested ones
         report["graphs"][graph] = {
             "file_mib": path.stat().st_size / 2**20,
             "latency_ms_per_3s_clip_1_thread": latency_ms(path),
-            "ua": ua,
+            "ua": {condition: ua_by_corpus(parts) for condition, parts in logits[graph].items()},
         }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")

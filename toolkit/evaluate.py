@@ -28,12 +28,18 @@ from scipy.special import log_softmax, softmax
 from service.labels import AFFECT_DIMENSIONS, CANONICAL_LABELS
 from toolkit.augment.noise import add_noise, babble_noise, pink_noise, white_noise
 from toolkit.data.affect_norms import Affect, neutral_point
-from toolkit.export import export_onnx, predict_onnx, quantise_int8, run_onnx, session
+from toolkit.export import (
+    export_onnx,
+    int8_method_of,
+    predict_onnx,
+    quantise_int8,
+    run_onnx,
+    session,
+)
 from toolkit.metrics import affect as affect_metrics
 from toolkit.metrics import calibration, classification, ldl
 from toolkit.train.dataset import ClipSet, octant_targets
 from toolkit.train.experiment import (
-    CONFIG_FILE,
     SAMPLING_RATE_HZ,
     corpus_labels,
     load_utterances,
@@ -115,27 +121,26 @@ def calibration_clips(train: ClipSet, seed: int = 0) -> list[np.ndarray]:
 def ensure_onnx(run_dir: Path, train: ClipSet, int8_method: str) -> dict[str, Path]:
     """Export ``model.onnx`` and ``model.int8.onnx`` of a run if missing or stale.
 
-    The fp32 graph is stale when older than the checkpoint; the int8 graph also when older
-    than the recipe (the run directory's ``config.json``, which names the int8 method). Cached
-    predictions of a remade graph are dropped, the others kept.
+    A graph is stale when older than the checkpoint; the int8 graph also when it was made
+    with another method than ``int8_method`` (the recipe's). Cached predictions of a remade
+    graph are dropped, the others kept.
     """
     checkpoint = run_dir / CHECKPOINT_FILE
     paths = {variant: run_dir / name for variant, name in MODEL_FILES.items()}
-    inputs = {
-        "fp32": checkpoint.stat().st_mtime,
-        "int8": max(checkpoint.stat().st_mtime, (run_dir.parent / CONFIG_FILE).stat().st_mtime),
-    }
     stale = {
         variant
         for variant, path in paths.items()
-        if not path.is_file() or path.stat().st_mtime < inputs[variant]
+        if not path.is_file() or path.stat().st_mtime < checkpoint.stat().st_mtime
     }
     if "fp32" in stale:
         model, _, _ = load_checkpoint(checkpoint)
         export_onnx(model, paths["fp32"])
         stale.add("int8")
+    if "int8" not in stale and int8_method_of(paths["int8"]) != int8_method:
+        stale.add("int8")
     if "int8" in stale:
-        quantise_int8(paths["fp32"], paths["int8"], calibration_clips(train), int8_method)
+        clips = calibration_clips(train) if int8_method == "static" else []
+        quantise_int8(paths["fp32"], paths["int8"], clips, int8_method)
     drop_cached_predictions(run_dir / PREDICTIONS_FILE, stale)
     return paths
 

@@ -228,6 +228,13 @@ def quantise_int8(
     return target
 
 
+def int8_method_of(path: Path) -> str:
+    """The ``INT8_METHODS`` entry an int8 graph was made with, read from the graph itself
+    (dynamic graphs quantise activations with ``DynamicQuantizeLinear``)."""
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    return "dynamic" if any(n.op_type == "DynamicQuantizeLinear" for n in nodes) else "static"
+
+
 def _quantise_static(
     source: Path, target: Path, nodes: list[str], calibration: Sequence[np.ndarray]
 ) -> None:

@@ -13,6 +13,7 @@ from toolkit.data import load_corpus
 from toolkit.export import (
     check_parity,
     export_onnx,
+    int8_method_of,
     parity,
     quantisable_nodes,
     quantise_int8,
@@ -72,6 +73,7 @@ def test_int8_keeps_front_end_float_and_stays_small(
     quantised, skipped = quantisable_nodes(onnx.load(str(path)))
     assert quantised and skipped  # front-end DFT conv and mel matmul are skipped
     target = quantise_int8(path, tmp_path / "model.int8.onnx", real_clips)
+    assert int8_method_of(target) == "static"
     assert target.stat().st_size <= 25 * 2**20
     assert target.stat().st_size < path.stat().st_size
     waveform = real_clips[0][None, :]
@@ -97,6 +99,7 @@ def test_dynamic_int8_quantises_without_calibration_and_keeps_the_front_end_floa
     operators = {node.op_type for node in graph.node}
     assert {"DynamicQuantizeLinear"} <= operators  # activation ranges measured per call
     assert "QuantizeLinear" not in operators  # no fixed (calibrated) ranges
+    assert int8_method_of(target) == "dynamic"
     front_end = [n for n in graph.node if any("frontend" in name for name in n.input)]
     assert front_end and all(n.op_type in ("Conv", "MatMul") for n in front_end)
     assert target.stat().st_size < path.stat().st_size

@@ -51,6 +51,24 @@ def _check_int8_comparison(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> No
     sizes = {graph: row["file_mib"] for graph, row in report["graphs"].items()}
     assert sizes["int8-static"] < sizes["fp32"] and sizes["int8-dynamic"] < sizes["fp32"]
     assert json.loads((run_dir / "int8.json").read_text()) == report
+    _check_a_changed_int8_method_remakes_the_graph(run_dir / "run")
+
+
+def _check_a_changed_int8_method_remakes_the_graph(run: Path) -> None:
+    """`toolkit evaluate` remakes an int8 graph made with another method than the recipe's,
+    and drops only that graph's cached predictions."""
+    from toolkit.evaluate import PREDICTIONS_FILE, ensure_onnx
+    from toolkit.export import int8_method_of
+    from toolkit.train.dataset import ClipSet
+
+    cache = run / PREDICTIONS_FILE
+    arrays = {"fp32/test/clean|logits": np.ones(2), "int8/test/clean|logits": np.zeros(2)}
+    np.savez_compressed(cache, **arrays)  # type: ignore[arg-type]
+    assert int8_method_of(run / "model.int8.onnx") == "static"
+    no_clips = ClipSet([], [], np.zeros((0, 9)), np.zeros((0, 9)), np.zeros((0, 3)))
+    paths = ensure_onnx(run, no_clips, "dynamic")  # dynamic needs no calibration clips
+    assert int8_method_of(paths["int8"]) == "dynamic"
+    assert list(np.load(cache)) == ["fp32/test/clean|logits"]
 
 
 def _check_reproduction(smoke_dir: Path) -> None:

@@ -167,8 +167,7 @@ def check_same_recipe(config: TrainConfig, out_dir: Path) -> None:
     path = out_dir / CONFIG_FILE
     if not path.is_file():
         return
-    # through parse_config, so a recipe saved before a table existed reads with its defaults
-    saved = json.loads(json.dumps(asdict(parse_config(json.loads(path.read_text())))))
+    saved = json.loads(json.dumps(asdict(read_recipe(out_dir))))  # missing tables: defaults
     wanted = json.loads(json.dumps(asdict(config)))
     if saved != wanted:
         sections = sorted(k for k in wanted.keys() | saved.keys() if saved.get(k) != wanted.get(k))
