@@ -232,6 +232,20 @@ def ldl_section(ldl_figures: dict[str, Any]) -> list[str]:
     ]
 
 
+def cross_fitted_sentence(cal: dict[str, Any]) -> list[str]:
+    """The cross-fitted temperature's figures (toolkit/evaluate.py), when evaluated."""
+    if "ece_after_cross_fitted" not in cal:
+        return []
+    return [
+        "",
+        "Reported, not shipped: each fold's temperature fitted instead on the other folds' test "
+        "predictions (cross-fitted; temperatures "
+        + ", ".join(num(t, 2) for t in cal["cross_fitted_temperatures"])
+        + f") gives ECE {num(cal['ece_after_cross_fitted'])} and NLL "
+        f"{num(cal['nll_after_cross_fitted'])} nats.",
+    ]
+
+
 def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
     """The whole card as Markdown, from the manifest and the model directory's results.json.
 
@@ -317,6 +331,7 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
             f"-> {num(cal['nll_after'])} nats. Per-fold temperatures: "
             + ", ".join(num(t, 2) for t in cal["temperatures"])
             + f". Shipped temperature: {num(manifest.heads.categorical.temperature, 3)}.",
+            *cross_fitted_sentence(cal),
             "",
         ]
     if "uncertainty" in block:

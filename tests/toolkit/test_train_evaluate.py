@@ -10,13 +10,19 @@ from scipy.special import softmax
 
 from service.labels import CANONICAL_LABELS
 from toolkit.card import target_rows
+from toolkit.data.types import Utterance
 from toolkit.evaluate import (
+    Pooled,
+    RunCalibration,
+    calibration_figures,
     classification_figures,
+    cross_fitted_temperatures,
     drop_cached_predictions,
     fit_distribution_temperature,
     normalised_entropy,
     protocol_text,
 )
+from toolkit.train.dataset import ClipSet
 from toolkit.train.predict import restricted_argmax
 
 
@@ -108,3 +114,51 @@ def test_dropping_cached_predictions_keeps_the_other_variant(tmp_path: Path) -> 
     drop_cached_predictions(cache, {"int8"})
     assert list(np.load(cache)) == ["fp32/test/clean|logits"]
     drop_cached_predictions(tmp_path / "missing.npz", {"int8"})  # nothing cached: no error
+
+
+def synthetic_fold(
+    rng: np.random.Generator, clips: int, temperature: float
+) -> tuple[ClipSet, dict[str, np.ndarray]]:
+    """Clips whose labels are drawn from ``softmax(logits / temperature)``."""
+    logits = 3.0 * rng.standard_normal((clips, len(CANONICAL_LABELS)))
+    probabilities = softmax(logits / temperature, axis=1)
+    labels = np.array([rng.choice(len(CANONICAL_LABELS), p=row) for row in probabilities])
+    acted = np.eye(len(CANONICAL_LABELS))[labels]
+    utterances = [
+        Utterance(Path(f"{i}.flac"), "ravdess", "01", CANONICAL_LABELS[label])
+        for i, label in enumerate(labels)
+    ]
+    fold = ClipSet(utterances, [], acted, acted, np.zeros((clips, 3)))
+    return fold, {"logits": logits}
+
+
+def pooled_folds(folds: list[tuple[ClipSet, dict[str, np.ndarray]]]) -> Pooled:
+    return Pooled(
+        clips=[clips for clips, _ in folds],
+        predictions=[predictions for _, predictions in folds],
+        calibrations=[RunCalibration(1.0, 1.0, 0.5) for _ in folds],
+        priors=[{} for _ in folds],
+        fold_names=[f"fold{i}" for i in range(len(folds))],
+    )
+
+
+def test_a_cross_fitted_temperature_never_sees_its_own_fold() -> None:
+    rng = np.random.default_rng(0)
+    # Folds 0 and 1 are 2x overconfident; fold 2 is calibrated.
+    folds = [synthetic_fold(rng, 6000, t) for t in (2.0, 2.0, 1.0)]
+    temperatures = cross_fitted_temperatures(pooled_folds(folds))
+    assert temperatures is not None
+    # Fold 2's temperature sees only the overconfident folds, fold 0's a mix of both.
+    assert temperatures[2] == pytest.approx(2.0, rel=0.08)
+    assert 1.1 < temperatures[0] < 1.9
+    assert temperatures[0] == pytest.approx(temperatures[1], rel=0.01)
+
+
+def test_cross_fitting_needs_two_folds_and_is_reported_beside_the_validation_one() -> None:
+    rng = np.random.default_rng(1)
+    single = pooled_folds([synthetic_fold(rng, 300, 2.0)])
+    assert cross_fitted_temperatures(single) is None
+    assert "ece_after_cross_fitted" not in calibration_figures(single)
+    figures = calibration_figures(pooled_folds([synthetic_fold(rng, 3000, 2.0) for _ in "ab"]))
+    assert figures["ece_after_cross_fitted"] < figures["ece_after"]
+    assert figures["nll_after_cross_fitted"] < figures["nll_after"]
