@@ -411,13 +411,28 @@ def reproduction_lines(report: dict[str, Any] | None) -> list[str]:
     if report is None:
         return []
     if report["identical_file"]:
-        return ["- Retraining the shipped run gave this graph byte for byte (`toolkit reproduce`)."]
+        return [
+            "- Retraining the shipped run gave this graph byte for byte (`toolkit reproduce`"
+            f"{_retrained_environment_text(report.get('environment_retrained'))}); other "
+            "processors' kernels or other library versions train other bytes "
+            '(docs/training.md, "Reproducing the shipped model").'
+        ]
     worst = max(report["max_abs_difference"].values())
     return [
         "- **Not reproduced bit for bit**: retraining the shipped run with the same recipe "
         f"gave another graph (largest head difference {worst:.3g}; `toolkit reproduce`, "
         'docs/training.md, "Reproducing the shipped model").'
     ]
+
+
+def _retrained_environment_text(environment: dict[str, Any] | None) -> str:
+    """ ", retrained with torch X on <machine> with <capability> kernels" (empty if unknown)."""
+    if not environment:
+        return ""
+    return (
+        f", retrained with torch {environment['torch']} on {environment['machine']} with "
+        f"{environment['cpu_capability']} kernels, {environment['torch_threads']} thread"
+    )
 
 
 def _json(value: Any) -> str:

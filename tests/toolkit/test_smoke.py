@@ -183,6 +183,11 @@ def test_card_states_a_recorded_reproduction_outcome() -> None:
     assert reproduction_lines(None) == []
     same = {"identical_file": True, "max_abs_difference": {"logits": 0.0}}
     assert "byte for byte" in reproduction_lines(same)[0]
+    environment = {"torch": "2.11.0", "machine": "x86_64", "cpu_capability": "AVX2"}
+    same_with_environment = same | {"environment_retrained": environment | {"torch_threads": 1}}
+    assert (
+        "torch 2.11.0 on x86_64 with AVX2 kernels" in reproduction_lines(same_with_environment)[0]
+    )
     other = {"identical_file": False, "max_abs_difference": {"logits": 1.87, "vad": 0.27}}
     assert (
         "Not reproduced" in reproduction_lines(other)[0] and "1.87" in reproduction_lines(other)[0]
