@@ -429,9 +429,10 @@ def _retrained_environment_text(environment: dict[str, Any] | None) -> str:
     """ ", retrained with torch X on <machine> with <capability> kernels" (empty if unknown)."""
     if not environment:
         return ""
+    threads = environment["torch_threads"]
     return (
         f", retrained with torch {environment['torch']} on {environment['machine']} with "
-        f"{environment['cpu_capability']} kernels, {environment['torch_threads']} thread"
+        f"{environment['cpu_capability']} kernels, {threads} thread{'' if threads == 1 else 's'}"
     )
 
 

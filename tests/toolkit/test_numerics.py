@@ -59,9 +59,11 @@ def test_pinning_after_torch_is_imported_is_refused(monkeypatch: pytest.MonkeyPa
 
 def test_the_card_shows_the_training_environment() -> None:
     from service.inference.manifest import read_manifest
+    from service.inference.registry import shipped_default
     from toolkit.card import render_card
 
-    default_name = (ROOT / "models" / "DEFAULT").read_text().strip()
+    default_name = shipped_default(ROOT / "models")
+    assert default_name is not None
     model_dir = max((ROOT / "models" / default_name).iterdir())  # its only shipped version
     results = json.loads((model_dir / "results.json").read_text())
     environment = {"torch": "2.11.0", "cpu_capability": "AVX2"}

@@ -20,8 +20,11 @@ from toolkit.train.smoke import smoke_config
 CLIPS_PER_SPEAKER = 3  # every speaker stays, so the real fold plan applies
 
 
+_LOAD_EVERY_UTTERANCE = experiment.load_utterances
+
+
 def _few_clips_of_every_speaker(corpora: Sequence[str]) -> list[Utterance]:
-    every = [u for corpus in corpora for u in experiment.load_corpus(corpus)]
+    every = _LOAD_EVERY_UTTERANCE(corpora)
     speakers = sorted({u.speaker_key for u in every})
     return [
         u
