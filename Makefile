@@ -43,7 +43,7 @@ types: $(DEV_STAMP)
 TRAIN_CONFIG ?= toolkit/configs/default.toml
 RUN_DIR ?= runs/v1
 MODEL_NAME ?= ser-compact
-MODEL_VERSION ?= 0.2.1
+MODEL_VERSION ?= 0.2.2
 ALL_RUNS := fold0,fold1,fold2,fold3,fold4,final,cross_ravdess_to_emodb,cross_emodb_to_ravdess
 # TRAIN_FLAGS=--resume keeps the runs that already finished (an interrupted `make train`).
 TRAIN_FLAGS ?=

@@ -232,18 +232,37 @@ def ldl_section(ldl_figures: dict[str, Any]) -> list[str]:
     ]
 
 
-def cross_fitted_sentence(cal: dict[str, Any]) -> list[str]:
-    """The cross-fitted temperature's figures (toolkit/evaluate.py), when evaluated."""
-    if "ece_after_cross_fitted" not in cal:
+def alternative_calibration_lines(cal: dict[str, Any]) -> list[str]:
+    """The calibration that was measured but not shipped (toolkit/evaluate.py), if any:
+    the validation-speaker fit beside an out-of-fold one; cards of older results name the
+    cross-fitted temperature they reported instead."""
+    if "alternative" in cal:
+        opening = (
+            "Measured, not shipped: each fold's temperature fitted on its own validation "
+            "speakers (temperatures "
+        )
+        temperatures, ece, nll = (
+            cal["alternative"][k] for k in ("temperatures", "ece_after", "nll_after")
+        )
+    elif "ece_after_cross_fitted" in cal:
+        opening = (
+            "Reported, not shipped: each fold's temperature fitted instead on the other folds' "
+            "test predictions (cross-fitted; temperatures "
+        )
+        temperatures = cal["cross_fitted_temperatures"]
+        ece, nll = cal["ece_after_cross_fitted"], cal["nll_after_cross_fitted"]
+    else:
         return []
-    return [
-        "",
-        "Reported, not shipped: each fold's temperature fitted instead on the other folds' test "
-        "predictions (cross-fitted; temperatures "
-        + ", ".join(num(t, 2) for t in cal["cross_fitted_temperatures"])
-        + f") gives ECE {num(cal['ece_after_cross_fitted'])} and NLL "
-        f"{num(cal['nll_after_cross_fitted'])} nats.",
-    ]
+    listed = ", ".join(num(t, 2) for t in temperatures)
+    return ["", f"{opening}{listed}) gives ECE {num(ece)} and NLL {num(nll)} nats."]
+
+
+def shipped_calibration_source(results: dict[str, Any], run_name: str) -> str:
+    """Where the shipped run's temperatures and abstain threshold were fitted."""
+    fitted_on = results["calibration_per_run"][run_name].get("fitted_on", "validation speakers")
+    if fitted_on == "validation speakers":
+        return "on its validation speakers"
+    return f"out of fold, on the {fitted_on} (each scored by a model that never trained on it)"
 
 
 def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
@@ -287,7 +306,7 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         "- Both corpora are acted, studio-quality, by young adult actors: expect lower accuracy "
         "on spontaneous speech, other languages, children, older speakers and telephone audio.",
         f"- Shipped weights: run `{run_name}`; its temperatures and abstain threshold were fitted "
-        "on its validation speakers.",
+        f"{shipped_calibration_source(results, run_name)}.",
         "",
         "## Evaluation protocol",
         "",
@@ -331,7 +350,7 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
             f"-> {num(cal['nll_after'])} nats. Per-fold temperatures: "
             + ", ".join(num(t, 2) for t in cal["temperatures"])
             + f". Shipped temperature: {num(manifest.heads.categorical.temperature, 3)}.",
-            *cross_fitted_sentence(cal),
+            *alternative_calibration_lines(cal),
             "",
         ]
     if "uncertainty" in block:

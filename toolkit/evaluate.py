@@ -17,7 +17,7 @@ import json
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,9 @@ NOISE_KINDS: tuple[str, ...] = ("white", "pink", "babble")
 SNRS_DB: tuple[float, ...] = (20.0, 10.0, 5.0, 0.0)
 """Evaluation noise conditions (the task's protocol)."""
 ABSTAIN_QUANTILE = 0.9
-"""Rule for the abstain threshold: the 90th percentile of the normalised predictive entropy
-on the validation speakers, i.e. the service abstains on about the 10 % least certain clips."""
+"""Rule for the abstain threshold: the 90th percentile of the calibrated normalised predictive
+entropy on the held-out speakers the temperature is fitted on (``[calibration]``), i.e. the
+service abstains on about the 10 % least certain clips."""
 ECE_BINS = 15
 """Guo et al. 2017."""
 BATCH_SIZE = 16
@@ -274,27 +275,84 @@ def normalised_entropy(probabilities: np.ndarray) -> np.ndarray:
     return normalised
 
 
+VALIDATION_SPEAKERS = "validation speakers"
+"""``RunCalibration.fitted_on`` of a fit on the run's own validation speakers."""
+
+
 @dataclass(frozen=True)
 class RunCalibration:
-    """What a run fits on its validation speakers."""
+    """What a run's served model is calibrated with, and on which held-out speakers."""
 
     temperature: float
     distribution_temperature: float
     abstain_threshold: float
+    fitted_on: str = VALIDATION_SPEAKERS
 
 
-def fit_run_calibration(validation: ClipSet, predictions: Predictions) -> RunCalibration:
-    """Temperature (NLL), distribution temperature (KL) and abstain threshold (module rule)."""
-    logits = predictions["logits"]
-    temperature = calibration.fit_temperature(logits, validation.labels)
+def fit_calibration(
+    clips: Sequence[ClipSet], predictions: Sequence[Predictions], fitted_on: str
+) -> RunCalibration:
+    """Temperature (NLL), distribution temperature (KL to the soft labels) and abstain
+    threshold (:data:`ABSTAIN_QUANTILE` of the calibrated entropy) on the pooled clips."""
+    logits = np.concatenate([p["logits"] for p in predictions])
+    labels = np.concatenate([c.labels for c in clips])
+    temperature = calibration.fit_temperature(logits, labels)
     entropy = normalised_entropy(softmax(logits / temperature, axis=1))
     return RunCalibration(
         temperature=temperature,
         distribution_temperature=fit_distribution_temperature(
-            predictions["distribution_logits"], validation.soft
+            np.concatenate([p["distribution_logits"] for p in predictions]),
+            np.concatenate([c.soft for c in clips]),
         ),
         abstain_threshold=float(np.quantile(entropy, ABSTAIN_QUANTILE)),
+        fitted_on=fitted_on,
     )
+
+
+def fit_run_calibration(validation: ClipSet, predictions: Predictions) -> RunCalibration:
+    """:func:`fit_calibration` on one run's validation speakers."""
+    return fit_calibration([validation], [predictions], VALIDATION_SPEAKERS)
+
+
+def out_of_fold_calibrations(
+    folds: Sequence[str],
+    others: Sequence[str],
+    data: Mapping[str, RunData],
+    per_run: Mapping[str, Mapping[str, Predictions]],
+) -> dict[str, RunCalibration]:
+    """Calibrations fitted on the folds' clean fp32 test predictions (``[calibration]
+    speakers = "out_of_fold"``): each fold on the *other* folds' test speakers, every run of
+    ``others`` (``final``, ``cross_*``) on all folds' test speakers. Needs two folds."""
+    if len(folds) < 2:
+        raise ValueError(f"out-of-fold calibration needs two folds or more, got {list(folds)}")
+
+    def fit_on(names: Sequence[str]) -> RunCalibration:
+        return fit_calibration(
+            [data[n].test for n in names],
+            [per_run[n]["fp32/test/clean"] for n in names],
+            "test speakers of " + ", ".join(names),
+        )
+
+    calibrations = {fold: fit_on([f for f in folds if f != fold]) for fold in folds}
+    if others:
+        on_all_folds = fit_on(folds)
+        calibrations |= {name: on_all_folds for name in others}
+    return calibrations
+
+
+def served_calibrations(
+    speakers: str,
+    folds: Sequence[str],
+    data: Mapping[str, RunData],
+    per_run: Mapping[str, Mapping[str, Predictions]],
+    validation: Mapping[str, RunCalibration],
+) -> dict[str, RunCalibration]:
+    """The calibration every evaluated run is measured and shipped with: ``[calibration]
+    speakers`` of the recipe; the validation fit when fewer than two folds were evaluated."""
+    if speakers == "validation" or len(folds) < 2:
+        return dict(validation)
+    others = [name for name in validation if name not in folds]
+    return out_of_fold_calibrations(folds, others, data, per_run)
 
 
 @dataclass
@@ -360,61 +418,35 @@ def in_corpus_figures(
     return figures
 
 
-def cross_fitted_temperatures(pooled: Pooled) -> list[float] | None:
-    """Per fold, the temperature fitted on the *other* folds' test predictions.
-
-    An alternative to each run's validation temperature that sees many more speakers (all
-    test speakers but the fold's own) and none that chose the run's best epoch; the fold's own
-    test speakers never enter its temperature. ``None`` with fewer than two folds.
-    """
-    if len(pooled.clips) < 2:
-        return None
-    temperatures = []
-    for held_out in range(len(pooled.clips)):
-        others = [i for i in range(len(pooled.clips)) if i != held_out]
-        temperatures.append(
-            calibration.fit_temperature(
-                np.concatenate([pooled.predictions[i]["logits"] for i in others]),
-                np.concatenate([pooled.clips[i].labels for i in others]),
-            )
-        )
-    return temperatures
-
-
-def cross_fitted_figures(pooled: Pooled) -> dict[str, Any]:
-    """ECE and NLL with :func:`cross_fitted_temperatures` (reported, not shipped)."""
-    temperatures = cross_fitted_temperatures(pooled)
-    if temperatures is None:
-        return {}
-    logits, true = pooled.concat("logits"), pooled.per_clip(lambda c: c.labels)
-    scaled = logits / pooled.per_fold(temperatures)[:, None]
-    return {
-        "ece_after_cross_fitted": calibration.expected_calibration_error(
-            softmax(scaled, axis=1), true, ECE_BINS
-        ),
-        "nll_after_cross_fitted": calibration.nll(scaled, true),
-        "cross_fitted_temperatures": temperatures,
-    }
-
-
-def calibration_figures(pooled: Pooled) -> dict[str, Any]:
-    """ECE of the 9-way softmax before and after each run's validation temperature, and
-    after the cross-fitted temperature of :func:`cross_fitted_temperatures`."""
+def scaled_figures(pooled: Pooled) -> dict[str, Any]:
+    """ECE and NLL of the 9-way softmax after each fold's temperature in ``pooled``."""
     logits, true = pooled.concat("logits"), pooled.per_clip(lambda c: c.labels)
     scaled = logits / pooled.temperatures("temperature")[:, None]
     return {
-        **cross_fitted_figures(pooled),
-        "ece_before": calibration.expected_calibration_error(
-            softmax(logits, axis=1), true, ECE_BINS
-        ),
         "ece_after": calibration.expected_calibration_error(
             softmax(scaled, axis=1), true, ECE_BINS
         ),
-        "nll_before": calibration.nll(logits, true),
         "nll_after": calibration.nll(scaled, true),
         "temperatures": [c.temperature for c in pooled.calibrations],
+        "fitted_on": [c.fitted_on for c in pooled.calibrations],
+    }
+
+
+def calibration_figures(pooled: Pooled, alternative: Pooled | None = None) -> dict[str, Any]:
+    """ECE and NLL before and after the temperatures of ``pooled`` (the served ones), and
+    after those of ``alternative`` (the same predictions calibrated otherwise), if given."""
+    logits, true = pooled.concat("logits"), pooled.per_clip(lambda c: c.labels)
+    figures = {
+        "ece_before": calibration.expected_calibration_error(
+            softmax(logits, axis=1), true, ECE_BINS
+        ),
+        "nll_before": calibration.nll(logits, true),
+        **scaled_figures(pooled),
         "bins": ECE_BINS,
     }
+    if alternative is not None:
+        figures["alternative"] = scaled_figures(alternative)
+    return figures
 
 
 def uncertainty_figures(
@@ -430,7 +462,10 @@ def uncertainty_figures(
     )
     correct = predicted == true
     return {
-        "rule": f"threshold = {ABSTAIN_QUANTILE:.0%} quantile of validation normalised entropy",
+        "rule": (
+            f"threshold = {ABSTAIN_QUANTILE:.0%} quantile of the calibrated normalised entropy "
+            "on the held-out speakers the temperature was fitted on"
+        ),
         "thresholds": [c.abstain_threshold for c in pooled.calibrations],
         "abstention_rate": float(abstain.mean()),
         "accuracy_all": float(correct.mean()),
@@ -566,7 +601,7 @@ def evaluate(
     labels_by_corpus = corpus_labels(utterances)
     per_run: dict[str, dict[str, Predictions]] = {}
     data: dict[str, RunData] = {}
-    calibrations: dict[str, RunCalibration] = {}
+    validation: dict[str, RunCalibration] = {}
     for name in chosen:
         spec = plan[name]
         log(f"evaluating {name}")
@@ -581,22 +616,35 @@ def evaluate(
         per_run[name] = run_predictions(
             data[name], paths, clips, with_noise, run_dir / name / PREDICTIONS_FILE
         )
-        calibrations[name] = fit_run_calibration(
+        validation[name] = fit_run_calibration(
             data[name].validation, per_run[name]["fp32/validation/clean"]
         )
     folds = [n for n in chosen if n.startswith("fold")]
+    calibrations = served_calibrations(
+        config.calibration.speakers, folds, data, per_run, validation
+    )
+    out_of_fold = any(c.fitted_on != VALIDATION_SPEAKERS for c in calibrations.values())
     results: dict[str, Any] = {
-        "protocol": protocol_text(folds, [n for n in plan if n.startswith("fold")]),
+        "protocol": protocol_text(
+            folds, [n for n in plan if n.startswith("fold")], out_of_fold=out_of_fold
+        ),
         "runs_evaluated": chosen,
         "labels_by_corpus": labels_by_corpus,
         "calibration_per_run": {n: vars(c) for n, c in calibrations.items()},
     }
+    if out_of_fold:
+        results["validation_calibration_per_run"] = {n: vars(c) for n, c in validation.items()}
     for variant in VARIANTS:
         block: dict[str, Any] = {}
         if folds:
             pooled = pool(folds, data, per_run, calibrations, variant, "clean")
             block["in_corpus"] = in_corpus_figures(pooled, labels_by_corpus)
-            block["calibration"] = calibration_figures(pooled)
+            block["calibration"] = calibration_figures(
+                pooled,
+                replace(pooled, calibrations=[validation[n] for n in folds])
+                if out_of_fold
+                else None,
+            )
             block["uncertainty"] = uncertainty_figures(pooled, labels_by_corpus)
             block["ldl"] = ldl_figures(pooled, labels_by_corpus)
             block["affect"] = affect_figures(pooled, neutral)
@@ -621,8 +669,11 @@ def evaluate(
     return results
 
 
-def protocol_text(folds: Sequence[str], planned_folds: Sequence[str]) -> str:
-    """The evaluation protocol in one sentence; says so when only some folds were evaluated."""
+def protocol_text(
+    folds: Sequence[str], planned_folds: Sequence[str], out_of_fold: bool = False
+) -> str:
+    """The evaluation protocol in one sentence; says so when only some folds were evaluated
+    and on which speakers the temperatures and abstain threshold were fitted."""
     if list(folds) == list(planned_folds):
         pooled = "test predictions pooled over folds, each speaker tested once"
     else:
@@ -630,11 +681,17 @@ def protocol_text(folds: Sequence[str], planned_folds: Sequence[str]) -> str:
             f"test predictions pooled over {len(folds)} of the {len(planned_folds)} folds "
             f"({', '.join(folds)}): only their test speakers are tested, each once"
         )
+    if out_of_fold:
+        fitted = (
+            "fitted out of fold: each fold's on the other folds' test speakers (its own test "
+            "speakers never enter it), the shipped run's on all folds' test speakers"
+        )
+    else:
+        fitted = "fitted on each fold's validation speakers"
     return (
         "speaker-independent: RAVDESS 5 folds of 4 actors, EmoDB 4 folds of 2 speakers "
         f"(folds.json); {pooled}; temperature, distribution temperature and abstain threshold "
-        "fitted on each fold's validation speakers; argmax restricted to the labels of the "
-        "clip's corpus"
+        f"{fitted}; argmax restricted to the labels of the clip's corpus"
     )
 
 

@@ -166,6 +166,29 @@ def test_manifest_metrics_come_from_results(model_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("model_dir", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_manifest_calibration_is_the_shipped_runs(model_dir: Path) -> None:
+    manifest = read_manifest(model_dir)
+    results = json.loads((model_dir / "results.json").read_text())
+    fitted = results["calibration_per_run"][results["shipped"]["run"]]
+    assert manifest.heads.categorical.temperature == fitted["temperature"]
+    assert manifest.heads.distribution.temperature == fitted["distribution_temperature"]
+    assert manifest.uncertainty.abstain_threshold == min(1.0, fitted["abstain_threshold"])
+
+
+def test_the_default_model_is_calibrated_out_of_fold() -> None:
+    """Its temperature comes from every fold's test speakers, not 3 validation speakers
+    (docs/training.md, "Calibration"); evaluating run ``final`` alone would lose that."""
+    from service.inference.registry import shipped_default
+
+    default_name = shipped_default(MODELS_DIR)
+    assert default_name is not None
+    for model_dir in (MODELS_DIR / default_name).iterdir():
+        results = json.loads((model_dir / "results.json").read_text())
+        fitted = results["calibration_per_run"][results["shipped"]["run"]]
+        assert fitted["fitted_on"] == "test speakers of fold0, fold1, fold2, fold3, fold4"
+
+
+@pytest.mark.parametrize("model_dir", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_manifest_carries_training_cue_norms(model_dir: Path) -> None:
     from service.explain import CUE_UNITS
 

@@ -13,7 +13,7 @@ from torch.nn import functional as F  # noqa: N812
 from toolkit.data import load_corpus, neutral_point
 from toolkit.train import losses
 from toolkit.train.augment import AugmentConfig, Augmenter
-from toolkit.train.config import FoldConfig, load_config
+from toolkit.train.config import FoldConfig, load_config, parse_config
 from toolkit.train.dataset import (
     label_class_weights,
     load_clips,
@@ -98,6 +98,19 @@ def test_default_config_loads_with_overrides() -> None:
     assert config.model.compact.stem_channels == (16, 32, 48)
     with pytest.raises(ValueError, match="unknown keys"):
         load_config(REPO / "toolkit/configs/default.toml", ["optim.epoch=3"])
+
+
+def test_calibration_speakers_default_to_out_of_fold_and_reject_unknown_values() -> None:
+    # A run directory's config.json written before [calibration] existed reads the default.
+    assert parse_config({}).calibration.speakers == "out_of_fold"
+    default = load_config(REPO / "toolkit/configs/default.toml")
+    assert default.calibration.speakers == "out_of_fold"
+    chosen = load_config(
+        REPO / "toolkit/configs/default.toml", ["calibration.speakers='validation'"]
+    )
+    assert chosen.calibration.speakers == "validation"
+    with pytest.raises(ValueError, match=r"calibration\.speakers is 'test'"):
+        load_config(REPO / "toolkit/configs/default.toml", ["calibration.speakers='test'"])
 
 
 def test_plan_tests_every_speaker_once_and_never_trains_on_it() -> None:

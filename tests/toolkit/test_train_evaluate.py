@@ -9,20 +9,23 @@ import pytest
 from scipy.special import softmax
 
 from service.labels import CANONICAL_LABELS
-from toolkit.card import target_rows
+from toolkit.card import alternative_calibration_lines, shipped_calibration_source, target_rows
 from toolkit.data.types import Utterance
 from toolkit.evaluate import (
     Pooled,
     RunCalibration,
+    RunData,
     calibration_figures,
     classification_figures,
-    cross_fitted_temperatures,
     drop_cached_predictions,
     fit_distribution_temperature,
+    fit_run_calibration,
     normalised_entropy,
     protocol_text,
+    served_calibrations,
 )
 from toolkit.train.dataset import ClipSet
+from toolkit.train.plan import RunSpec
 from toolkit.train.predict import restricted_argmax
 
 
@@ -105,6 +108,33 @@ def test_the_protocol_says_when_only_some_folds_were_evaluated() -> None:
     assert "each speaker tested once" in protocol_text(planned, planned)
     partial = protocol_text(["fold1", "fold3"], planned)
     assert "pooled over 2 of the 5 folds (fold1, fold3): only their test speakers" in partial
+    assert "fitted on each fold's validation speakers" in partial
+    out_of_fold = protocol_text(planned, planned, out_of_fold=True)
+    assert "fitted out of fold: each fold's on the other folds' test speakers" in out_of_fold
+
+
+def test_the_card_states_the_calibration_it_did_not_ship() -> None:
+    alternative = {"temperatures": [0.74, 1.57], "ece_after": 0.0533, "nll_after": 1.2434}
+    lines = alternative_calibration_lines({"alternative": alternative})
+    assert lines[1] == (
+        "Measured, not shipped: each fold's temperature fitted on its own validation speakers "
+        "(temperatures 0.74, 1.57) gives ECE 0.053 and NLL 1.243 nats."
+    )
+    older = {"cross_fitted_temperatures": [1.1], "ece_after_cross_fitted": 0.032}
+    assert (
+        "(cross-fitted; temperatures 1.10) gives ECE 0.032 and NLL 1.000"
+        in (alternative_calibration_lines({**older, "nll_after_cross_fitted": 1.0})[1])
+    )
+    assert alternative_calibration_lines({"ece_after": 0.04}) == []
+
+
+def test_the_card_names_where_the_shipped_calibration_was_fitted() -> None:
+    old = {"calibration_per_run": {"final": {"temperature": 1.2}}}
+    assert shipped_calibration_source(old, "final") == "on its validation speakers"
+    new = {"calibration_per_run": {"final": {"fitted_on": "test speakers of fold0, fold1"}}}
+    assert shipped_calibration_source(new, "final").startswith(
+        "out of fold, on the test speakers of fold0, fold1"
+    )
 
 
 def test_dropping_cached_predictions_keeps_the_other_variant(tmp_path: Path) -> None:
@@ -129,36 +159,85 @@ def synthetic_fold(
         for i, label in enumerate(labels)
     ]
     fold = ClipSet(utterances, [], acted, acted, np.zeros((clips, 3)))
-    return fold, {"logits": logits}
+    return fold, {"logits": logits, "distribution_logits": logits}
 
 
-def pooled_folds(folds: list[tuple[ClipSet, dict[str, np.ndarray]]]) -> Pooled:
+def synthetic_runs(
+    temperatures: dict[str, float], clips: int, seed: int
+) -> tuple[dict[str, RunData], dict[str, dict[str, dict[str, np.ndarray]]]]:
+    """Runs named by ``temperatures``: each run's test and validation clips are drawn with
+    its temperature (``clips`` test clips, 60 validation clips)."""
+    rng = np.random.default_rng(seed)
+    data, per_run = {}, {}
+    for name, temperature in temperatures.items():
+        test, test_predictions = synthetic_fold(rng, clips, temperature)
+        validation, validation_predictions = synthetic_fold(rng, 60, temperature)
+        data[name] = RunData(RunSpec(name, (), (), ()), test, validation, test)
+        per_run[name] = {
+            "fp32/test/clean": test_predictions,
+            "fp32/validation/clean": validation_predictions,
+        }
+    return data, per_run
+
+
+def validation_fits(
+    data: dict[str, RunData], per_run: dict[str, dict[str, dict[str, np.ndarray]]]
+) -> dict[str, RunCalibration]:
+    return {
+        name: fit_run_calibration(run.validation, per_run[name]["fp32/validation/clean"])
+        for name, run in data.items()
+    }
+
+
+def test_an_out_of_fold_temperature_never_sees_its_own_fold() -> None:
+    # Folds 0 and 1 are 2x overconfident; fold 2 and the final run are calibrated.
+    data, per_run = synthetic_runs(
+        {"fold0": 2.0, "fold1": 2.0, "fold2": 1.0, "final": 1.0}, 4000, 0
+    )
+    folds = ["fold0", "fold1", "fold2"]
+    served = served_calibrations(
+        "out_of_fold", folds, data, per_run, validation_fits(data, per_run)
+    )
+    # Fold 2's temperature sees only the overconfident folds, fold 0's a mix of both.
+    assert served["fold2"].temperature == pytest.approx(2.0, rel=0.08)
+    assert 1.1 < served["fold0"].temperature < 1.9
+    assert served["fold0"].temperature == pytest.approx(served["fold1"].temperature, rel=0.02)
+    assert served["fold2"].fitted_on == "test speakers of fold0, fold1"
+    # The final run (no test speakers) gets the fit on every fold, never its own clips.
+    assert served["final"].fitted_on == "test speakers of fold0, fold1, fold2"
+    assert served["fold0"].temperature < served["final"].temperature < served["fold2"].temperature
+    assert 0 < served["final"].abstain_threshold < 1
+
+
+def test_validation_calibration_is_chosen_or_the_fallback_below_two_folds() -> None:
+    data, per_run = synthetic_runs({"fold0": 2.0, "final": 2.0}, 300, 1)
+    validation = validation_fits(data, per_run)
+    assert served_calibrations("out_of_fold", ["fold0"], data, per_run, validation) == validation
+    data, per_run = synthetic_runs({"fold0": 2.0, "fold1": 2.0}, 300, 2)
+    validation = validation_fits(data, per_run)
+    chosen = served_calibrations("validation", ["fold0", "fold1"], data, per_run, validation)
+    assert chosen == validation
+    assert {c.fitted_on for c in chosen.values()} == {"validation speakers"}
+
+
+def pooled_folds(
+    folds: list[tuple[ClipSet, dict[str, np.ndarray]]], temperature: float = 1.0
+) -> Pooled:
     return Pooled(
         clips=[clips for clips, _ in folds],
         predictions=[predictions for _, predictions in folds],
-        calibrations=[RunCalibration(1.0, 1.0, 0.5) for _ in folds],
+        calibrations=[RunCalibration(temperature, 1.0, 0.5) for _ in folds],
         priors=[{} for _ in folds],
         fold_names=[f"fold{i}" for i in range(len(folds))],
     )
 
 
-def test_a_cross_fitted_temperature_never_sees_its_own_fold() -> None:
-    rng = np.random.default_rng(0)
-    # Folds 0 and 1 are 2x overconfident; fold 2 is calibrated.
-    folds = [synthetic_fold(rng, 6000, t) for t in (2.0, 2.0, 1.0)]
-    temperatures = cross_fitted_temperatures(pooled_folds(folds))
-    assert temperatures is not None
-    # Fold 2's temperature sees only the overconfident folds, fold 0's a mix of both.
-    assert temperatures[2] == pytest.approx(2.0, rel=0.08)
-    assert 1.1 < temperatures[0] < 1.9
-    assert temperatures[0] == pytest.approx(temperatures[1], rel=0.01)
-
-
-def test_cross_fitting_needs_two_folds_and_is_reported_beside_the_validation_one() -> None:
-    rng = np.random.default_rng(1)
-    single = pooled_folds([synthetic_fold(rng, 300, 2.0)])
-    assert cross_fitted_temperatures(single) is None
-    assert "ece_after_cross_fitted" not in calibration_figures(single)
-    figures = calibration_figures(pooled_folds([synthetic_fold(rng, 3000, 2.0) for _ in "ab"]))
-    assert figures["ece_after_cross_fitted"] < figures["ece_after"]
-    assert figures["nll_after_cross_fitted"] < figures["nll_after"]
+def test_calibration_figures_report_the_alternative_beside_the_served_one() -> None:
+    rng = np.random.default_rng(3)
+    folds = [synthetic_fold(rng, 3000, 2.0) for _ in "ab"]
+    assert "alternative" not in calibration_figures(pooled_folds(folds, 2.0))
+    figures = calibration_figures(pooled_folds(folds, 2.0), pooled_folds(folds, 0.8))
+    assert figures["ece_after"] < figures["ece_before"]
+    assert figures["ece_after"] < figures["alternative"]["ece_after"]
+    assert figures["nll_after"] < figures["alternative"]["nll_after"]
+    assert figures["alternative"]["temperatures"] == [0.8, 0.8]

@@ -114,6 +114,32 @@ class ExportConfig:
     int8_method: str = "static"
 
 
+CALIBRATION_SPEAKERS: tuple[str, ...] = ("out_of_fold", "validation")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """``[calibration]``: which held-out speakers ``toolkit evaluate`` fits the temperatures
+    and the abstain threshold on (training never reads it).
+
+    ``out_of_fold`` (default): the folds' test predictions, each speaker scored by the fold
+    model that never trained on it (every speaker of the corpora). A fold's own figures use
+    the fit on the *other* folds (cross-fitted: its test speakers never enter it); runs that
+    are not folds (``final``, ``cross_*``) use the fit on all folds. Needs two folds or more;
+    with fewer, evaluation falls back to ``validation`` and says so.
+    ``validation``: each run's own validation speakers (3 per fold here), the set that also
+    picks its best epoch; docs/training.md measures why that is not the default.
+    """
+
+    speakers: str = "out_of_fold"
+
+    def __post_init__(self) -> None:
+        if self.speakers not in CALIBRATION_SPEAKERS:
+            raise ValueError(
+                f"calibration.speakers is {self.speakers!r}; use one of {CALIBRATION_SPEAKERS}"
+            )
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The whole training recipe."""
@@ -126,6 +152,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
 
 T = TypeVar("T")
@@ -154,6 +181,7 @@ def parse_config(document: dict[str, Any]) -> TrainConfig:
         optim=_build(OptimConfig, document.get("optim", {})),
         distill=_build(DistillConfig, document.get("distill", {})),
         export=_build(ExportConfig, document.get("export", {})),
+        calibration=_build(CalibrationConfig, document.get("calibration", {})),
     )
 
 
