@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
 
-.PHONY: install run worker test check lint format types train evaluate reproduce train-whisper evaluate-whisper reproduce-whisper ablate smoke openapi lock clean bench bench-quick load load-quick audit
+.PHONY: install run worker test check lint format types train evaluate reproduce train-whisper evaluate-whisper reproduce-whisper train-whisper-l2 evaluate-whisper-l2 reproduce-whisper-l2 ablate smoke openapi lock clean bench bench-quick load load-quick audit
 
 install: $(RUN_STAMP)  ## set up the runtime environment only (what the Docker image runs)
 
@@ -70,8 +70,13 @@ WHISPER_MODEL_VERSION ?= 0.2.0
 # 08), which did not fit the session that trained it. WHISPER_RUNS=$(ALL_RUNS) adds it (the
 # figures then cover every speaker and differ from the shipped card).
 WHISPER_RUNS ?= fold0,fold1,fold2,fold3,final,cross_ravdess_to_emodb,cross_emodb_to_ravdess
+# The truncated Whisper recipe: the encoder's bottom 2 of 4 layers, the upper one fine-tuned, 10
+# epochs (docs/training.md, "Truncating the encoder"); exported as ser-whisper-l2-int8.
+WHISPER_L2_CONFIG ?= toolkit/configs/whisper_l2.toml
+WHISPER_L2_RUN_DIR ?= runs/whisper_l2
+WHISPER_L2_MODEL_VERSION ?= 0.1.0
 # Evaluated run directories compared in the backbone table of `make ablate`.
-BACKBONE_RUN_DIRS ?= $(RUN_DIR),runs/whisper_cv,$(WHISPER_RUN_DIR)
+BACKBONE_RUN_DIRS ?= $(RUN_DIR),runs/whisper_cv,$(WHISPER_RUN_DIR),$(WHISPER_L2_RUN_DIR)
 
 train-whisper: $(DEV_STAMP)  ## the Whisper backbone on the same folds, evaluated and exported (about 4.5 hours on one core)
 	$(BIN)/python -m toolkit train --config $(WHISPER_CONFIG) --out $(WHISPER_RUN_DIR) --runs $(WHISPER_RUNS) $(TRAIN_FLAGS)
@@ -83,6 +88,17 @@ evaluate-whisper: $(DEV_STAMP)  ## figures of the Whisper runs; exports run fina
 
 reproduce-whisper: $(DEV_STAMP)  ## after `make train-whisper`: is its run final the shipped ser-whisper-int8?
 	$(BIN)/python -m toolkit reproduce --run-dir $(WHISPER_RUN_DIR) --run final --model-dir models/ser-whisper-int8/$(WHISPER_MODEL_VERSION)
+
+train-whisper-l2: $(DEV_STAMP)  ## the truncated Whisper recipe on every run, evaluated and exported (about 75 min on two cores)
+	$(BIN)/python -m toolkit train --config $(WHISPER_L2_CONFIG) --out $(WHISPER_L2_RUN_DIR) --runs $(ALL_RUNS) $(TRAIN_FLAGS)
+	$(MAKE) evaluate-whisper-l2
+
+evaluate-whisper-l2: $(DEV_STAMP)  ## figures of the truncated Whisper runs; exports run final as ser-whisper-l2-int8
+	$(BIN)/python -m toolkit evaluate --run-dir $(WHISPER_L2_RUN_DIR)
+	$(BIN)/python -m toolkit export --run-dir $(WHISPER_L2_RUN_DIR) --run final --name ser-whisper-l2 --version $(WHISPER_L2_MODEL_VERSION) --variants int8
+
+reproduce-whisper-l2: $(DEV_STAMP)  ## after `make train-whisper-l2`: is its run final the shipped ser-whisper-l2-int8?
+	$(BIN)/python -m toolkit reproduce --run-dir $(WHISPER_L2_RUN_DIR) --run final --model-dir models/ser-whisper-l2-int8/$(WHISPER_L2_MODEL_VERSION)
 
 ablate: $(DEV_STAMP)  ## recipe ablations on fold 0 (resumable) and the backbone table -> runs/ablation/ablation.md
 	$(BIN)/python -m toolkit ablate --out runs/ablation --backbones $(BACKBONE_RUN_DIRS)

@@ -128,12 +128,16 @@ def variant_row(variant: Variant, runs: Sequence[str], out_dir: Path) -> dict[st
 
 
 def backbone_description(model: dict[str, Any]) -> str:
-    """``compact``, ``whisper_tiny, frozen`` or ``whisper_tiny, top k layers fine-tuned``."""
+    """``compact``, ``whisper_tiny, frozen`` or ``whisper_tiny, top k layers fine-tuned``
+    (``whisper_tiny, bottom n of 4 layers, ...`` for a truncated encoder)."""
     backbone = str(model["backbone"])
     if backbone != "whisper_tiny":
         return backbone
     layers = int(model.get("whisper_trainable_layers", 0))
-    return f"{backbone}, " + (f"top {layers} layers fine-tuned" if layers else "frozen")
+    kept = int(model.get("whisper_layers", 4))
+    truncated = f"bottom {kept} of 4 layers, " if kept < 4 else ""
+    tuned = f"top {layers} layer{'s' if layers > 1 else ''} fine-tuned" if layers else "frozen"
+    return f"{backbone}, {truncated}{tuned}"
 
 
 def backbone_row(run_dir: Path) -> dict[str, Any]:

@@ -156,12 +156,14 @@ FRONTEND_MARKER = "frontend"
 dynamic range does not survive 8 bits (a first dynamically quantised model lost ~30 UA points)."""
 
 
-def quantisable_nodes(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
-    """(nodes to quantise, nodes to keep in float) among ``QUANTISED_OPS``."""
+def quantisable_nodes(
+    model: onnx.ModelProto, op_types: Sequence[str] = QUANTISED_OPS
+) -> tuple[list[str], list[str]]:
+    """(nodes to quantise, nodes to keep in float) among the ``op_types`` nodes."""
     constants = {init.name for init in model.graph.initializer}
     keep, skip = [], []
     for node in model.graph.node:
-        if node.op_type not in QUANTISED_OPS:
+        if node.op_type not in op_types:
             continue
         weights = [name for name in node.input[1:2] if name in constants]
         if weights and FRONTEND_MARKER not in weights[0]:
@@ -187,11 +189,17 @@ class _Calibration:
         }
 
 
-INT8_METHODS = ("static", "dynamic")
+INT8_METHODS = ("static", "dynamic", "dynamic_matmul")
 """How ``quantise_int8`` quantises: ``static`` fixes every activation range from calibration
 clips (fastest; fine for the compact CNN and the frozen Whisper encoder); ``dynamic`` measures
 each activation range per call (slower, but keeps fine-tuned transformer layers whose
-activations a fixed 8-bit range clips; docs/training.md, "Quantising the fine-tuned encoder")."""
+activations a fixed 8-bit range clips; docs/training.md, "Quantising the fine-tuned encoder");
+``dynamic_matmul`` is ``dynamic`` for MatMul / Gemm only, convolutions stay float: ONNX
+Runtime's ``ConvInteger`` took 41 % of the truncated Whisper graph's time per 3 s clip, more
+than the float convolutions it replaces (docs/training.md, "Truncating the encoder")."""
+
+DYNAMIC_MATMUL_OPS = ("MatMul", "Gemm")
+"""The operators ``dynamic_matmul`` quantises."""
 
 
 def quantise_int8(
@@ -201,11 +209,11 @@ def quantise_int8(
 
     ``static``: QDQ graph whose activation ranges are calibrated on ``calibration`` (real
     clips, MinMax). ``dynamic``: integer MatMul / Conv with activation ranges computed at run
-    time; ``calibration`` is unused. Either way only Conv / MatMul / Gemm nodes with constant
-    weights are quantised, and not the front end's. The exporter's ``value_info`` entries are
-    dropped first: ONNX shape inference, which the quantiser runs, rejects one of them
-    ("Inferred shape and existing shape differ"); they are optional hints and ONNX Runtime
-    re-infers shapes at load time.
+    time; ``calibration`` is unused. ``dynamic_matmul``: the same for MatMul / Gemm only.
+    Either way only nodes with constant weights are quantised, and not the front end's. The
+    exporter's ``value_info`` entries are dropped first: ONNX shape inference, which the
+    quantiser runs, rejects one of them ("Inferred shape and existing shape differ"); they are
+    optional hints and ONNX Runtime re-infers shapes at load time.
 
     Raises:
         ValueError: ``method`` is not one of ``INT8_METHODS``.
@@ -215,7 +223,9 @@ def quantise_int8(
     target.parent.mkdir(parents=True, exist_ok=True)
     graph = onnx.load(str(source))
     del graph.graph.value_info[:]
-    nodes, _ = quantisable_nodes(graph)
+    nodes, _ = quantisable_nodes(
+        graph, DYNAMIC_MATMUL_OPS if method == "dynamic_matmul" else QUANTISED_OPS
+    )
     stripped = target.with_suffix(".stripped.onnx")
     onnx.save(graph, str(stripped))
     try:
@@ -229,10 +239,13 @@ def quantise_int8(
 
 
 def int8_method_of(path: Path) -> str:
-    """The ``INT8_METHODS`` entry an int8 graph was made with, read from the graph itself
-    (dynamic graphs quantise activations with ``DynamicQuantizeLinear``)."""
-    nodes = onnx.load(str(path), load_external_data=False).graph.node
-    return "dynamic" if any(n.op_type == "DynamicQuantizeLinear" for n in nodes) else "static"
+    """The ``INT8_METHODS`` entry an int8 graph was made with, read from the graph itself:
+    dynamic graphs quantise activations with ``DynamicQuantizeLinear``, and only ``dynamic``
+    ones have ``ConvInteger`` (every model of this toolkit has a quantisable convolution)."""
+    operators = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+    if "DynamicQuantizeLinear" not in operators:
+        return "static"
+    return "dynamic" if "ConvInteger" in operators else "dynamic_matmul"
 
 
 def _quantise_static(

@@ -166,23 +166,32 @@ MAX_MODEL_BYTES = 25 * 2**20
 """Largest model file committed to git (about 25 MiB); larger variants are not shipped."""
 
 
+INT8_VARIANT_NAMES = {
+    "dynamic": "dynamic int8",
+    "dynamic_matmul": "dynamic int8, float convolutions",
+}
+"""How a model description names the non-static ``INT8_METHODS``."""
+
+
 def model_description(config: Any, variant: str, run_name: str, run_dir: Path) -> str:
     """One sentence naming the architecture, the variant (and int8 method) and the run it
     came from."""
     if variant == "int8" and config.export.int8_method != "static":
-        variant = f"{config.export.int8_method} int8"
+        variant = INT8_VARIANT_NAMES[config.export.int8_method]
+    kept = config.model.whisper_layers
+    encoder = "Whisper tiny.en encoder" + (f" (its bottom {kept} of 4 layers)" if kept < 4 else "")
     if config.model.backbone == "compact":
         what = f"Compact CNN + FLAM speech emotion model ({variant}), trained from scratch"
     elif config.model.whisper_trainable_layers == 0:
         what = (
-            f"Frozen pretrained Whisper tiny.en encoder + FLAM speech emotion model ({variant}), "
+            f"Frozen pretrained {encoder} + FLAM speech emotion model ({variant}), "
             "FLAM and heads trained"
         )
     else:
         layers = config.model.whisper_trainable_layers
         what = (
-            f"Pretrained Whisper tiny.en encoder + FLAM speech emotion model ({variant}), "
-            f"the encoder's top {layers} of 4 layers fine-tuned, FLAM and heads trained"
+            f"Pretrained {encoder} + FLAM speech emotion model ({variant}), "
+            f"the encoder's top {layers} of {kept} layers fine-tuned, FLAM and heads trained"
         )
     return f"{what} on RAVDESS + EmoDB; run '{run_name}' of {run_dir.name}."
 

@@ -122,3 +122,6 @@ def test_backbone_rows_name_how_much_of_the_encoder_was_fine_tuned() -> None:
     assert backbone_description({"backbone": "whisper_tiny"}) == "whisper_tiny, frozen"
     tuned = {"backbone": "whisper_tiny", "whisper_trainable_layers": 2}
     assert backbone_description(tuned) == "whisper_tiny, top 2 layers fine-tuned"
+    truncated = {**tuned, "whisper_layers": 2, "whisper_trainable_layers": 1}
+    expected = "whisper_tiny, bottom 2 of 4 layers, top 1 layer fine-tuned"
+    assert backbone_description(truncated) == expected

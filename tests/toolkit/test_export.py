@@ -109,6 +109,23 @@ def test_dynamic_int8_quantises_without_calibration_and_keeps_the_front_end_floa
     assert np.abs(outputs["vad"] - reference["vad"]).max() < 0.1
 
 
+def test_dynamic_matmul_int8_leaves_every_convolution_float(
+    exported: tuple[torch.nn.Module, Path], real_clips: list[np.ndarray], tmp_path: Path
+) -> None:
+    _, path = exported
+    target = quantise_int8(path, tmp_path / "model.int8-mm.onnx", [], method="dynamic_matmul")
+    operators = {node.op_type for node in onnx.load(str(target)).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger", "Conv"} <= operators
+    assert "ConvInteger" not in operators
+    assert int8_method_of(target) == "dynamic_matmul"
+    dynamic = quantise_int8(path, tmp_path / "model.int8-dynamic.onnx", [], method="dynamic")
+    assert "ConvInteger" in {node.op_type for node in onnx.load(str(dynamic)).graph.node}
+    waveform = real_clips[2][None, :]
+    outputs = run_onnx(session(target), waveform, np.array([waveform.shape[1]]))
+    reference = run_onnx(session(path), waveform, np.array([waveform.shape[1]]))
+    assert np.abs(outputs["vad"] - reference["vad"]).max() < 0.1
+
+
 def test_an_unknown_int8_method_is_refused(
     exported: tuple[torch.nn.Module, Path], tmp_path: Path
 ) -> None:

@@ -19,6 +19,9 @@ CONFIGS = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
         ("whisper_frozen.toml", "Frozen pretrained Whisper tiny.en encoder"),
         ("whisper_top2.toml", "the encoder's top 2 of 4 layers fine-tuned"),
         ("whisper_top2.toml", "speech emotion model (dynamic int8)"),
+        ("whisper_l2.toml", "Whisper tiny.en encoder (its bottom 2 of 4 layers)"),
+        ("whisper_l2.toml", "the encoder's top 1 of 2 layers fine-tuned"),
+        ("whisper_l2.toml", "speech emotion model (dynamic int8, float convolutions)"),
     ],
 )
 def test_the_description_names_the_backbone_and_what_of_it_was_trained(

@@ -326,3 +326,52 @@ def test_frozen_prefix_then_suffix_equals_the_encoder(
     finally:
         encoder.unfreeze()
     assert not encoder.prefix_is_frozen
+
+
+# --- truncated encoder (model.whisper_layers) -----------------------------------------------
+
+
+def test_a_truncated_encoder_is_the_bottom_layers_of_the_whole_one(
+    ct2_model: CT2Model, encoder: WhisperTinyEncoder, clips: list[np.ndarray]
+) -> None:
+    truncated = WhisperTinyEncoder(num_layers=2)
+    truncated.load_ct2_variables(ct2_model.variables)
+    truncated.eval()
+    assert len(truncated.encoder_layers) == 2 and truncated.num_layers == 2
+    padded, sample_counts = pad_batch(clips)
+    waveform, lengths = torch.from_numpy(padded), torch.from_numpy(sample_counts)
+    with torch.no_grad():
+        frames, valid = truncated(waveform, lengths)
+        features, frame_lengths = encoder.frontend(waveform, lengths)
+        hidden, _ = encoder.embed_features(features, frame_lengths)
+        bottom_two = encoder.final_norm(encoder.run_layers(hidden, valid, 0, 2))
+        whole, _ = encoder(waveform, lengths)
+    assert float((frames - bottom_two * valid.unsqueeze(-1)).abs().max()) < 1e-5
+    assert float((frames - whole).abs().max()) > 0.1  # layers 2 and 3 are really gone
+
+
+def test_a_truncated_encoder_fine_tunes_and_caches_its_own_top_layer(
+    ct2_model: CT2Model, clips: list[np.ndarray]
+) -> None:
+    truncated = WhisperTinyEncoder(num_layers=2)
+    truncated.load_ct2_variables(ct2_model.variables)
+    truncated.set_trainable_layers(1)
+    tuned = [name for name, p in truncated.named_parameters() if p.requires_grad]
+    assert {name.rsplit(".", 2)[0] for name in tuned} == {
+        "layers.1",
+        "final_norm",
+    } and truncated.prefix_is_frozen
+    padded, sample_counts = pad_batch(clips)
+    waveform, lengths = torch.from_numpy(padded), torch.from_numpy(sample_counts)
+    with torch.no_grad():
+        whole, _ = truncated.eval()(waveform, lengths)
+        split = truncated.trainable_suffix(*truncated.frozen_prefix(waveform, lengths))
+    assert float((whole - split).abs().max()) < 1e-5
+    with pytest.raises(ValueError, match=r"k must be in \[0, 2\]"):
+        truncated.set_trainable_layers(3)
+
+
+@pytest.mark.parametrize("layers", [0, 5])
+def test_a_layer_count_outside_1_to_4_is_refused(layers: int) -> None:
+    with pytest.raises(ValueError, match=r"num_layers must be in \[1, 4\]"):
+        WhisperTinyEncoder(num_layers=layers)

