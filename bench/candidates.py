@@ -15,8 +15,8 @@ from bench.models import BenchModel
 from bench.onnx_export import cache_tag, cached
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TRAINING_CONFIG = REPOSITORY_ROOT / "toolkit/configs/default.toml"
-RECIPE_SOURCES = ("toolkit/configs/default.toml", "toolkit/export.py", "toolkit/model/*.py")
+DEFAULT_TRAINING_CONFIG = REPOSITORY_ROOT / "toolkit/configs/compact.toml"
+RECIPE_SOURCES = ("toolkit/configs/compact.toml", "toolkit/export.py", "toolkit/model/*.py")
 """What the compact placeholder is built from: its cache is rebuilt when any of these change."""
 CALIBRATION_CLIPS = 8
 PLACEHOLDER_VERSION = "0.0.0"

@@ -1,7 +1,7 @@
 """``python -m bench.ort_options``: ONNX Runtime session options timed side by side.
 
 Every candidate gets its own session of the same model (default: the service's default model,
-``models/ser-compact/<latest>``) built by the service's own ``session_options``. The candidates
+``models/<models/DEFAULT>/<latest>``) built by the service's own ``session_options``. The candidates
 are timed in interleaved rounds (each round calls every candidate once, in a shuffled order),
 so load from other processes falls on all of them alike; compare rows of one run only.
 Cases: one 3 s clip (batch 1, the lone /predict) and eight 3 s clips in one call (batch 8,
@@ -26,6 +26,7 @@ from bench.run import REPOSITORY_ROOT, default_data_dir
 from bench.timing import NS_PER_MS, TimingStats, summarise_ms
 from service.inference.batching import pad_batch
 from service.inference.manifest import read_manifest
+from service.inference.registry import shipped_default
 from service.inference.session import SessionTuning, session_options
 
 CLIP_S = 3.0
@@ -136,9 +137,12 @@ def table(timed: list[Timed]) -> str:
     return "\n".join(lines)
 
 
-def default_model_dir(models_dir: Path, name: str) -> Path:
-    versions = sorted((models_dir / name).iterdir())
-    return versions[-1]
+def default_model_dir(models_dir: Path) -> Path:
+    """The newest version of the default model (``models/DEFAULT``)."""
+    name = shipped_default(models_dir)
+    if name is None:
+        raise SystemExit(f"{models_dir} names no default model; pass --model-dir")
+    return sorted((models_dir / name).iterdir())[-1]
 
 
 def main() -> None:
@@ -147,7 +151,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--rounds", type=int, default=60)
     arguments = parser.parse_args()
-    model_dir = arguments.model_dir or default_model_dir(REPOSITORY_ROOT / "models", "ser-compact")
+    model_dir = arguments.model_dir or default_model_dir(REPOSITORY_ROOT / "models")
     manifest = read_manifest(model_dir)
     if manifest.inputs.lengths is None:
         raise SystemExit(f"{model_dir}: the model has no lengths input")

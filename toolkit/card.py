@@ -436,6 +436,14 @@ def reproduction_lines(report: dict[str, Any] | None) -> list[str]:
             "processors' kernels or other library versions train other bytes "
             '(docs/training.md, "Reproducing the shipped model").'
         ]
+    if report.get("identical_graph"):
+        return [
+            "- Retraining the shipped run gave the same graph: the same bytes once the "
+            "exporter's debug metadata, which names the directory it was exported from, is "
+            f"left out (`toolkit reproduce`"
+            f"{_retrained_environment_text(report.get('environment_retrained'))}; "
+            'docs/training.md, "Reproducing the shipped model").'
+        ]
     worst = max(report["max_abs_difference"].values())
     return [
         "- **Not reproduced bit for bit**: retraining the shipped run with the same recipe "

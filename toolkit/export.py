@@ -77,8 +77,38 @@ def export_onnx(model: SerModel, path: Path) -> Path:
     if program is None:
         raise RuntimeError("torch.onnx.export returned no program")
     program.save(str(path), external_data=False)
+    graph = onnx.load(str(path))
+    strip_path_metadata(graph)
+    onnx.save(graph, str(path))
     onnx.checker.check_model(str(path))
     return path
+
+
+PATH_METADATA_KEYS = ("pkg.torch.onnx.stack_trace",)
+"""Node metadata the dynamo exporter writes that holds absolute source paths (the Python stack
+of every node: ``File "/where/the/checkout/is/toolkit/model/...", line ...``). Kept, it makes
+the graph's bytes depend on where the repository was cloned: a run retrained in another
+directory gave the same weights and outputs but another sha256 (docs/training.md, "Reproducing
+the shipped model")."""
+
+
+def strip_path_metadata(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Remove ``PATH_METADATA_KEYS`` from every node of ``model`` and of its functions, in
+    place; returns ``model``. Weights, operators and outputs are untouched."""
+    nodes = [*model.graph.node, *(n for f in model.functions for n in f.node)]
+    for node in nodes:
+        kept = [entry for entry in node.metadata_props if entry.key not in PATH_METADATA_KEYS]
+        if len(kept) != len(node.metadata_props):
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+    return model
+
+
+def graph_sha256(path: Path) -> str:
+    """sha256 of the graph at ``path`` without ``PATH_METADATA_KEYS``: equal for two files
+    that differ only in where they were exported from."""
+    model = strip_path_metadata(onnx.load(str(path), load_external_data=False))
+    return hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
 
 
 def session(path: Path, threads: int = 1) -> ort.InferenceSession:

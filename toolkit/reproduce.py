@@ -23,6 +23,7 @@ from service.inference.manifest import read_manifest
 from toolkit.export import (
     PARITY_TOLERANCE,
     export_onnx,
+    graph_sha256,
     quantise_int8,
     run_onnx,
     session,
@@ -130,6 +131,7 @@ def compare_with_shipped(
         "sha256_retrained": retrained_sha256,
         "sha256_shipped": manifest.sha256,
         "identical_file": retrained_sha256 == manifest.sha256,
+        "identical_graph": graph_sha256(retrained) == graph_sha256(shipped),
         "max_abs_difference": differences,
         "tolerance": PARITY_TOLERANCE,
         "environment_retrained": _environment(run_dir / run_name / ENVIRONMENT_FILE),

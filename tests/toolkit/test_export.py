@@ -13,6 +13,7 @@ from toolkit.data import load_corpus
 from toolkit.export import (
     check_parity,
     export_onnx,
+    graph_sha256,
     int8_method_of,
     parity,
     quantisable_nodes,
@@ -82,6 +83,25 @@ def test_int8_keeps_front_end_float_and_stays_small(
     assert outputs["logits"].shape == (1, 9)
     assert np.abs(outputs["vad"] - reference["vad"]).max() < 0.1
     assert np.isclose(outputs["frame_attention"].sum(), 1.0, atol=1e-3)
+
+
+def test_the_graph_does_not_depend_on_where_the_checkout_is(
+    exported: tuple[torch.nn.Module, Path], tmp_path: Path
+) -> None:
+    _, path = exported
+    graph = onnx.load(str(path))
+    keys = {entry.key for node in graph.graph.node for entry in node.metadata_props}
+    assert "pkg.torch.onnx.stack_trace" not in keys  # absolute source paths are stripped
+    assert "namespace" in keys  # the rest of the exporter's metadata stays
+    moved = graph.graph.node[0].metadata_props.add()
+    moved.key, moved.value = "pkg.torch.onnx.stack_trace", 'File "/elsewhere/toolkit/x.py"'
+    elsewhere = tmp_path / "elsewhere.onnx"
+    onnx.save(graph, str(elsewhere))
+    assert sha256_of(elsewhere) != sha256_of(path)
+    assert graph_sha256(elsewhere) == graph_sha256(path)
+    graph.graph.initializer[0].raw_data = bytes(len(graph.graph.initializer[0].raw_data))
+    onnx.save(graph, str(elsewhere))
+    assert graph_sha256(elsewhere) != graph_sha256(path)  # other weights: another graph
 
 
 def test_sha256_of_known_bytes(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
 @pytest.mark.parametrize(
     ("recipe", "expected"),
     [
-        ("default.toml", "Compact CNN + FLAM speech emotion model (int8), trained from scratch"),
+        ("compact.toml", "Compact CNN + FLAM speech emotion model (int8), trained from scratch"),
         ("whisper_frozen.toml", "Frozen pretrained Whisper tiny.en encoder"),
         ("whisper_top2.toml", "the encoder's top 2 of 4 layers fine-tuned"),
         ("whisper_top2.toml", "speech emotion model (dynamic int8)"),

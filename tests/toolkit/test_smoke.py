@@ -43,7 +43,7 @@ def _check_int8_comparison(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> No
     plan = {"name": "run", "train_speakers": SMOKE_SPEAKERS, "validation_speakers": []}
     (run_dir / PLAN_FILE).write_text(json.dumps({"run": plan | {"test_speakers": test_speakers}}))
     report = compare.compare_int8(run_dir, ["run"], run_dir / "int8.json")
-    assert set(report["graphs"]) == {"fp32", "int8-static", "int8-dynamic"}
+    assert set(report["graphs"]) == {"fp32", "int8-static", "int8-dynamic", "int8-dynamic_matmul"}
     for row in report["graphs"].values():
         assert set(row["ua"]) == {"clean", "white_10dB", "babble_10dB"}
         assert set(row["ua"]["clean"]) == {"ravdess", "emodb"}
@@ -211,6 +211,8 @@ def test_card_states_a_recorded_reproduction_outcome() -> None:
     assert (
         "torch 2.11.0 on x86_64 with AVX2 kernels" in reproduction_lines(same_with_environment)[0]
     )
+    moved = {"identical_file": False, "identical_graph": True, "max_abs_difference": {"vad": 0.0}}
+    assert "directory it was exported from" in reproduction_lines(moved)[0]
     other = {"identical_file": False, "max_abs_difference": {"logits": 1.87, "vad": 0.27}}
     assert (
         "Not reproduced" in reproduction_lines(other)[0] and "1.87" in reproduction_lines(other)[0]

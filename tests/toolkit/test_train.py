@@ -92,25 +92,25 @@ def test_pad_batch_pads_with_zeros() -> None:
 
 def test_default_config_loads_with_overrides() -> None:
     config = load_config(
-        REPO / "toolkit/configs/default.toml", ["optim.epochs=3", "model.pooling='mean'"]
+        REPO / "toolkit/configs/compact.toml", ["optim.epochs=3", "model.pooling='mean'"]
     )
     assert config.optim.epochs == 3 and config.model.pooling == "mean"
     assert config.model.compact.stem_channels == (16, 32, 48)
     with pytest.raises(ValueError, match="unknown keys"):
-        load_config(REPO / "toolkit/configs/default.toml", ["optim.epoch=3"])
+        load_config(REPO / "toolkit/configs/compact.toml", ["optim.epoch=3"])
 
 
 def test_calibration_speakers_default_to_out_of_fold_and_reject_unknown_values() -> None:
     # A run directory's config.json written before [calibration] existed reads the default.
     assert parse_config({}).calibration.speakers == "out_of_fold"
-    default = load_config(REPO / "toolkit/configs/default.toml")
+    default = load_config(REPO / "toolkit/configs/compact.toml")
     assert default.calibration.speakers == "out_of_fold"
     chosen = load_config(
-        REPO / "toolkit/configs/default.toml", ["calibration.speakers='validation'"]
+        REPO / "toolkit/configs/compact.toml", ["calibration.speakers='validation'"]
     )
     assert chosen.calibration.speakers == "validation"
     with pytest.raises(ValueError, match=r"calibration\.speakers is 'test'"):
-        load_config(REPO / "toolkit/configs/default.toml", ["calibration.speakers='test'"])
+        load_config(REPO / "toolkit/configs/compact.toml", ["calibration.speakers='test'"])
 
 
 def test_plan_tests_every_speaker_once_and_never_trains_on_it() -> None:
