@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run-dir", required=True)
     export.add_argument("--run", default="final", help="which run's weights to ship")
     export.add_argument("--models-dir", default="models")
-    export.add_argument("--name", default="ser-compact")
+    export.add_argument(
+        "--name", required=True, help="e.g. ser-whisper-l2 (the int8 variant gets -int8)"
+    )
     export.add_argument("--version", required=True)
     export.add_argument(
         "--variants", default="fp32,int8", help="which to ship: fp32,int8 (int8 -> <name>-int8)"

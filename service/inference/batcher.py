@@ -10,7 +10,10 @@ each request its rows. Nothing waits when no other request is on its way, so a l
 pays no delay.
 
 A model without a ``lengths`` input only gets pieces of equal length in one call, so padding
-never changes its answers.
+never changes its answers. A model whose rows depend on each other (``OnnxModel.rows_independent``
+is false: a dynamically quantised int8 graph measures its activation ranges over the whole
+batch) never gets two requests in one call, and nothing waits for it: each request's answer
+must not depend on who else is asking.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class MicroBatcher:
         self._wait_s = wait_s
         self._observer = observer
         self._equal_lengths_only = model.manifest.inputs.lengths is None
+        self._merges_requests = model.rows_independent
         self._condition = threading.Condition()
         self._queue: deque[_Item] = deque()
         self._queued_segments = 0
@@ -159,7 +163,11 @@ class MicroBatcher:
 
     def _worth_waiting(self) -> bool:
         """More requests are on their way and the batch has room (call with the lock)."""
-        return self._upstream > 0 and self._queued_segments < self._max_segments
+        return (
+            self._merges_requests
+            and self._upstream > 0
+            and self._queued_segments < self._max_segments
+        )
 
     def _take(self) -> list[_Item]:
         """Queued items in order while they fit one call (call with the lock)."""
@@ -172,7 +180,7 @@ class MicroBatcher:
         return batch
 
     def _fits(self, batch: list[_Item], item: _Item, rows: int) -> bool:
-        if rows + len(item.pieces) > self._max_segments:
+        if not self._merges_requests or rows + len(item.pieces) > self._max_segments:
             return False
         if not self._equal_lengths_only:
             return True

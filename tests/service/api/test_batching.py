@@ -1,5 +1,7 @@
-"""Micro-batching over real HTTP: concurrent /predict requests share model calls and get exactly
-the answers they get alone (the shipped default model, real speech)."""
+"""Micro-batching over real HTTP: concurrent /predict requests share model calls of a model whose
+rows are independent (the shipped compact model) and get exactly the answers they get alone; the
+shipped default, whose dynamic int8 rows depend on the batch, answers them one call each, also
+exactly as alone (real speech)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ RECORDINGS = ("01-01-01-01-01", "03-01-01-01-02", "04-01-01-01-03", "05-01-01-01
               "06-01-01-01-05", "07-01-01-01-06")  # fmt: skip
 """RAVDESS emotion-intensity-statement-repetition-actor: six actors, six emotions."""
 TOLERANCE = 1e-5
+MERGED_MODEL = "ser-compact"
+"""A shipped model whose rows are independent (float graph): the batcher merges its requests."""
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +57,9 @@ def speech_wav(recording: str) -> bytes:
     return buffer.getvalue()
 
 
-def predict(client: httpx.Client, data: bytes) -> dict[str, Any]:
-    response = client.post("/predict", files={"file": ("speech.wav", data)})
+def predict(client: httpx.Client, data: bytes, model: str | None = None) -> dict[str, Any]:
+    params = {"model": model} if model else {}
+    response = client.post("/predict", files={"file": ("speech.wav", data)}, params=params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -66,9 +71,8 @@ def default_model(client: httpx.Client) -> tuple[str, str]:
     return model["name"], model["version"]
 
 
-def batch_sizes(client: httpx.Client) -> tuple[float, float]:
-    """``(model calls, model calls with more than one segment)`` of the default model."""
-    name, _ = default_model(client)
+def batch_sizes(client: httpx.Client, name: str) -> tuple[float, float]:
+    """``(model calls, model calls with more than one segment)`` of model ``name``."""
     for family in text_string_to_metric_families(client.get("/metrics").text):
         if family.name == "ser_model_batch_segments":
             samples = [s for s in family.samples if s.labels.get("model") == name]
@@ -91,21 +95,40 @@ def assert_same_answer(together: dict[str, Any], alone: dict[str, Any]) -> None:
     )
 
 
+def send_alone_then_together(
+    client: httpx.Client, model: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The answers to the clips sent one at a time, then all at once."""
+    clips = [speech_wav(recording) for recording in RECORDINGS[:CONCURRENT_REQUESTS]]
+    alone = [predict(client, clip, model) for clip in clips]
+    with ThreadPoolExecutor(CONCURRENT_REQUESTS) as pool:
+        together = list(pool.map(lambda clip: predict(client, clip, model), clips))
+    for answer_together, answer_alone in zip(together, alone, strict=True):
+        assert_same_answer(answer_together, answer_alone)
+    assert len({answer["label"] for answer in alone}) > 1, "pick clips with different answers"
+    return alone, together
+
+
 def test_concurrent_requests_are_merged_and_answered_as_alone(
     batching_client: httpx.Client,
 ) -> None:
-    clips = [speech_wav(recording) for recording in RECORDINGS[:CONCURRENT_REQUESTS]]
-    alone = [predict(batching_client, clip) for clip in clips]
-    calls_before, merged_before = batch_sizes(batching_client)
-    assert merged_before == 0, "requests sent one at a time must not be merged"
-    with ThreadPoolExecutor(CONCURRENT_REQUESTS) as pool:
-        together = list(pool.map(lambda clip: predict(batching_client, clip), clips))
-    for answer_together, answer_alone in zip(together, alone, strict=True):
-        assert_same_answer(answer_together, answer_alone)
-    calls_after, merged_after = batch_sizes(batching_client)
+    calls_before, merged_before = batch_sizes(batching_client, MERGED_MODEL)
+    assert merged_before == 0
+    send_alone_then_together(batching_client, MERGED_MODEL)
+    calls_after, merged_after = batch_sizes(batching_client, MERGED_MODEL)
     assert merged_after >= 1, "no model call held more than one request's segment"
-    assert calls_after - calls_before < CONCURRENT_REQUESTS
-    assert len({answer["label"] for answer in alone}) > 1, "pick clips with different answers"
+    assert calls_after - calls_before < 2 * CONCURRENT_REQUESTS
+
+
+def test_the_default_model_answers_each_request_alone_under_concurrency(
+    batching_client: httpx.Client,
+) -> None:
+    name, _ = default_model(batching_client)
+    calls_before, merged_before = batch_sizes(batching_client, name)
+    send_alone_then_together(batching_client, None)
+    calls_after, merged_after = batch_sizes(batching_client, name)
+    assert merged_after == merged_before, "a row-dependent model must never be merged"
+    assert calls_after - calls_before == 2 * CONCURRENT_REQUESTS
 
 
 def test_batcher_metrics_are_exposed(batching_client: httpx.Client) -> None:

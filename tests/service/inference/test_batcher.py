@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +139,32 @@ def test_rows_of_model_outputs_are_views(model: OnnxModel) -> None:
     middle = outputs.rows(1, 2)
     assert middle.categorical_logits.shape[0] == 1
     assert np.shares_memory(middle.categorical_logits, outputs.categorical_logits)
+
+
+def test_a_model_whose_rows_depend_on_each_other_gets_one_request_per_call(
+    tmp_path: Path, observations: list[BatchObservation]
+) -> None:
+    """A dynamically quantised graph measures its activation ranges over the whole batch, so a
+    request batched with another would get another answer: such a model is never merged."""
+    row_dependent = OnnxModel(build_model(tmp_path / "model"))
+    row_dependent.rows_independent = False
+    batcher = MicroBatcher(row_dependent, 8, LONG_WAIT_S, observations.append)
+    requests = [pieces(1, SAMPLING_RATE_HZ, seed) for seed in range(3)]
+    all_entered = threading.Barrier(len(requests))
+
+    def serve(request: list[np.ndarray]) -> list[ModelOutputs]:
+        with batcher.slot() as slot:
+            all_entered.wait()
+            return slot.run(request)
+
+    try:
+        with ThreadPoolExecutor(len(requests)) as pool:
+            answers = list(pool.map(serve, requests))
+    finally:
+        batcher.close()
+    assert [observation.segments for observation in observations] == [1, 1, 1]
+    assert all(wait_s < LONG_WAIT_S for o in observations for wait_s in o.queue_wait_s)
+    for request, answer in zip(requests, answers, strict=True):
+        np.testing.assert_array_equal(
+            answer[0].categorical_logits, row_dependent.run(*pad_batch(request)).categorical_logits
+        )

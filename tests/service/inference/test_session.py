@@ -122,3 +122,23 @@ def test_session_tuning_can_be_changed_for_measurement() -> None:
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     assert options.enable_cpu_mem_arena is False
     assert options.execution_mode == ort.ExecutionMode.ORT_PARALLEL
+
+
+def test_the_load_probe_finds_whether_rows_depend_on_each_other(tmp_path: Path) -> None:
+    """Float and static int8 graphs keep rows independent; a dynamic int8 graph (the shipped
+    default) does not: its activation ranges are measured over the batch, so it is served one
+    request per model call."""
+    import onnx
+
+    from service.config import REPOSITORY_ROOT
+
+    assert OnnxModel(build_model(tmp_path / "tiny")).rows_independent
+    shipped = sorted((REPOSITORY_ROOT / "models").glob("*/*/manifest.json"))
+    dynamic_seen = False
+    for manifest in shipped:
+        model = OnnxModel(manifest.parent)
+        operators = {node.op_type for node in onnx.load(str(model.path)).graph.node}
+        dynamic = "DynamicQuantizeLinear" in operators
+        dynamic_seen |= dynamic
+        assert model.rows_independent is not dynamic, model.key
+    assert dynamic_seen, "no shipped dynamic int8 model left: test it on a built one"
