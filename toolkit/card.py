@@ -52,6 +52,35 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def headline_figures(results: dict[str, Any], variant: str) -> dict[str, float]:
+    """The headline figures of ``variant`` (all speaker-independent), unrounded: the card's
+    targets table reads them, the manifest stores them rounded (``package.headline_metrics``)."""
+    block = results[variant]
+    metrics: dict[str, float] = {}
+    for corpus, figures in block.get("in_corpus", {}).items():
+        n = len(figures["all_labels"]["labels"])
+        metrics[f"{corpus}_ua_{n}class"] = figures["all_labels"]["ua"]
+        metrics[f"{corpus}_wa_{n}class"] = figures["all_labels"]["wa"]
+        metrics[f"{corpus}_macro_f1_{n}class"] = figures["all_labels"]["macro_f1"]
+        metrics[f"{corpus}_ua_6shared"] = figures["shared_labels"]["ua"]
+        noise = block.get("noise_ua", {})
+        for condition in ("white_10dB", "pink_10dB", "babble_10dB"):
+            if condition in noise and corpus in noise[condition]:
+                metrics[f"{corpus}_ua_{n}class_{condition}"] = noise[condition][corpus]
+    for direction, figures in block.get("cross_corpus", {}).items():
+        metrics[f"cross_{direction}_ua_6shared"] = figures["ua"]
+    if "calibration" in block:
+        metrics["ece_before_temperature"] = block["calibration"]["ece_before"]
+        metrics["ece_after_temperature"] = block["calibration"]["ece_after"]
+    if "affect" in block:
+        metrics["affect_ccc_mean"] = block["affect"]["ccc_mean"]
+        metrics["octant_accuracy"] = block["affect"]["octant_accuracy_from_vad"]
+    latency = block["latency_ms_per_3s_clip_1_thread"]
+    metrics["latency_ms_per_3s_clip_1_thread_median"] = latency["median"]
+    metrics["latency_ms_per_3s_clip_1_thread_min"] = latency["min"]
+    return {k: float(v) for k, v in metrics.items()}
+
+
 def target_rows(metrics: dict[str, float], block: dict[str, Any]) -> list[list[str]]:
     """One row per target: measured value, target, met or missed."""
     rows = []
@@ -275,7 +304,7 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
     variant, run_name, recipe = shipped["variant"], shipped["run"], shipped["recipe"]
     block = results[variant]
     latency = block["latency_ms_per_3s_clip_1_thread"]
-    metrics = dict(manifest.metrics)
+    metrics = headline_figures(results, variant)  # unrounded: one rounding, as the tables
     lines = [
         f"# Model card: {manifest.name} {manifest.version}",
         "",

@@ -31,7 +31,7 @@ from service.inference.manifest import (
 )
 from service.labels import CANONICAL_LABELS
 from toolkit.backbones.whisper_tiny import FRAME_HOP_S, MAX_FRAMES
-from toolkit.card import write_card
+from toolkit.card import headline_figures, write_card
 from toolkit.cue_norms import compute_cue_norms
 from toolkit.data.affect_norms import neutral_point
 from toolkit.evaluate import MODEL_FILES
@@ -69,31 +69,8 @@ WHISPER_WEIGHTS_LICENCE = (
 
 
 def headline_metrics(results: dict[str, Any], variant: str) -> dict[str, float]:
-    """The figures copied into ``manifest.metrics`` (all speaker-independent)."""
-    block = results[variant]
-    metrics: dict[str, float] = {}
-    for corpus, figures in block.get("in_corpus", {}).items():
-        n = len(figures["all_labels"]["labels"])
-        metrics[f"{corpus}_ua_{n}class"] = figures["all_labels"]["ua"]
-        metrics[f"{corpus}_wa_{n}class"] = figures["all_labels"]["wa"]
-        metrics[f"{corpus}_macro_f1_{n}class"] = figures["all_labels"]["macro_f1"]
-        metrics[f"{corpus}_ua_6shared"] = figures["shared_labels"]["ua"]
-        noise = block.get("noise_ua", {})
-        for condition in ("white_10dB", "pink_10dB", "babble_10dB"):
-            if condition in noise and corpus in noise[condition]:
-                metrics[f"{corpus}_ua_{n}class_{condition}"] = noise[condition][corpus]
-    for direction, figures in block.get("cross_corpus", {}).items():
-        metrics[f"cross_{direction}_ua_6shared"] = figures["ua"]
-    if "calibration" in block:
-        metrics["ece_before_temperature"] = block["calibration"]["ece_before"]
-        metrics["ece_after_temperature"] = block["calibration"]["ece_after"]
-    if "affect" in block:
-        metrics["affect_ccc_mean"] = block["affect"]["ccc_mean"]
-        metrics["octant_accuracy"] = block["affect"]["octant_accuracy_from_vad"]
-    latency = block["latency_ms_per_3s_clip_1_thread"]
-    metrics["latency_ms_per_3s_clip_1_thread_median"] = latency["median"]
-    metrics["latency_ms_per_3s_clip_1_thread_min"] = latency["min"]
-    return {k: round(float(v), 4) for k, v in metrics.items()}
+    """The figures copied into ``manifest.metrics`` (all speaker-independent), to 4 decimals."""
+    return {k: round(v, 4) for k, v in headline_figures(results, variant).items()}
 
 
 def parity_clips(corpora: list[str]) -> list[np.ndarray]:

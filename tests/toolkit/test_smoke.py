@@ -217,3 +217,20 @@ def test_card_states_a_recorded_reproduction_outcome() -> None:
     assert (
         "Not reproduced" in reproduction_lines(other)[0] and "1.87" in reproduction_lines(other)[0]
     )
+
+
+@pytest.mark.parametrize("model_dir", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_targets_table_rounds_once_like_the_figure_tables(model_dir: Path) -> None:
+    """The targets read the unrounded figures: the manifest's 4-decimal copy rounded again
+    once printed 71.2 % beside a 71.1 % of the same UA."""
+    from toolkit.card import headline_figures, pct, target_rows
+
+    results = json.loads((model_dir / "results.json").read_text())
+    block = results[results["shipped"]["variant"]]
+    figures = headline_figures(results, results["shipped"]["variant"])
+    rows = {row[0]: row[1] for row in target_rows(figures, block)}
+    in_corpus = block["in_corpus"]
+    assert rows["RAVDESS 6 shared classes UA"] == pct(in_corpus["ravdess"]["shared_labels"]["ua"])
+    assert rows["EmoDB 7-class UA"] == pct(in_corpus["emodb"]["all_labels"]["ua"])
+    ece = pct(block["calibration"]["ece_after"])
+    assert rows["ECE after temperature scaling"] == ece
