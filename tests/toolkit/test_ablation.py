@@ -125,3 +125,13 @@ def test_backbone_rows_name_how_much_of_the_encoder_was_fine_tuned() -> None:
     truncated = {**tuned, "whisper_layers": 2, "whisper_trainable_layers": 1}
     expected = "whisper_tiny, bottom 2 of 4 layers, top 1 layer fine-tuned"
     assert backbone_description(truncated) == expected
+
+
+def test_the_noisy_experiment_differs_from_the_default_recipe_only_in_noise() -> None:
+    """docs/training.md, "More noise in training" compares the two recipes fold by fold: they
+    may differ in the cached views and the noise share, nothing else."""
+    default = load_config(SPEC.with_name("whisper_l2.toml"))
+    noisy = load_config(SPEC.with_name("whisper_l2_noisy.toml"))
+    assert (noisy.data.frozen_views, noisy.augment.noise_probability) == (5, 0.6)
+    assert (default.data.frozen_views, default.augment.noise_probability) == (3, 0.3)
+    assert replace(noisy, data=default.data, augment=default.augment) == default
