@@ -21,14 +21,13 @@ import onnxruntime as ort
 
 from bench.clips import make_clips
 from bench.run import REPOSITORY_ROOT, default_data_dir
-from bench.timing import NS_PER_MS
 from service.inference.batching import pad_batch
 from service.inference.registry import shipped_default
 from service.inference.session import SessionTuning, session_options
 
 CLIP_S = 3.0
 WARMUP_CALLS = 3
-US_PER_MS = NS_PER_MS / 1000
+US_PER_MS = 1000.0
 
 
 @dataclass(frozen=True)
