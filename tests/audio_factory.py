@@ -24,8 +24,9 @@ from PIL import Image
 
 OPUS_RATES_HZ = (8000, 12000, 16000, 24000, 48000)  # RFC 6716 section 2 (Opus input rates)
 OPUS_OUTPUT_RATE_HZ = 48000  # RFC 7845 section 5.1: decoders output 48 kHz
+OPUS_VORBIS_LAYOUTS = ("mono", "stereo", "5.1")  # RFC 7845 5.1.1.2: family 1, Vorbis order
 MP3_RATES_HZ = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)  # MPEG-1/2/2.5
-_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}  # FFmpeg channel layout names
+_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "octagonal"}  # FFmpeg layout names
 
 
 @dataclass(frozen=True)
@@ -63,17 +64,21 @@ def _soundfile_encoder(file_format: str, subtype: str) -> Callable[[np.ndarray, 
 def encode_pyav(
     signal: np.ndarray, rate_hz: int, muxer: str, codec: str, options: dict[str, str] | None = None
 ) -> bytes:
-    """``signal`` ``(channels, samples)`` encoded by FFmpeg's ``codec`` into ``muxer``."""
-    layout = _LAYOUTS[signal.shape[0]]
+    """``signal`` ``(channels, samples)`` encoded by FFmpeg's ``codec`` into ``muxer``.
+
+    The frame is packed (interleaved) float: PyAV 18 builds a planar frame of 8 or more
+    channels wrongly (see ``service/audio/decode.py``); the encoder converts it to its own format.
+    """
+    channels = signal.shape[0]
+    layout = _LAYOUTS.get(channels, f"{channels}c")  # FFmpeg: "12c" is 12 unnamed channels
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=muxer) as output:
         stream = output.add_stream(codec, rate=rate_hz, layout=layout)
         assert isinstance(stream, av.AudioStream)
         if options:
             stream.codec_context.options = options
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(signal, dtype=np.float32), format="fltp", layout=layout
-        )
+        interleaved = np.ascontiguousarray(signal.T, dtype=np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(interleaved, format="flt", layout=layout)
         frame.rate, frame.pts, frame.time_base = rate_hz, 0, Fraction(1, rate_hz)
         for packet in stream.encode(frame):
             output.mux(packet)
@@ -87,7 +92,10 @@ def encode_opus(signal: np.ndarray, rate_hz: int, muxer: str = "ogg") -> bytes:
     if rate_hz not in OPUS_RATES_HZ:
         signal = soxr.resample(signal.T, rate_hz, OPUS_OUTPUT_RATE_HZ).T
         rate_hz = OPUS_OUTPUT_RATE_HZ
-    return encode_pyav(signal, rate_hz, muxer, "libopus")
+    # RFC 7845 section 5.1.1.2: mapping family 255 carries any number of unnamed channels.
+    layout = _LAYOUTS.get(signal.shape[0])
+    options = None if layout in OPUS_VORBIS_LAYOUTS else {"mapping_family": "255"}
+    return encode_pyav(signal, rate_hz, muxer, "libopus", options)
 
 
 def _pyav_encoder(

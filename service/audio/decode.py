@@ -10,7 +10,8 @@ Two backends, chosen by :func:`service.audio.formats.sniff_format`:
 - **PyAV** (FFmpeg) for MP3, Ogg Opus/FLAC, MP4/M4A (AAC), ADTS AAC and WebM/Matroska, always
   from memory and with the demuxer named. Decoding counts samples frame by frame and stops with
   ``AudioTooLong`` the moment the limit is passed, so an hour-long file or a decompression bomb
-  costs at most ``max_duration_s`` of samples.
+  costs at most ``max_duration_s`` of samples. Every frame is converted by FFmpeg to packed
+  float32 before Python reads it: PyAV 18 mis-reads planar frames of 8 or more channels.
 
 Damage policy (measured with libsndfile 1.2.2 and FFmpeg as bundled with PyAV 18):
 
@@ -82,14 +83,7 @@ _MICROSECONDS_PER_S: Final[float] = 1e6  # FFmpeg AV_TIME_BASE
 _OGG_CAPTURE: Final[bytes] = b"OggS"  # RFC 3533 section 6: page header layout
 _OGG_PAGE_HEADER_BYTES: Final[int] = 27  # then one lacing value per segment, then the body
 _OGG_SEGMENT_COUNT_AT: Final[int] = 26
-_PCM_SCALES: Final[dict[str, tuple[float, float]]] = {  # sample format -> (offset, full scale)
-    "u8": (128.0, 128.0),  # FFmpeg AV_SAMPLE_FMT_U8 is offset binary
-    "s16": (0.0, 2.0**15),
-    "s32": (0.0, 2.0**31),
-    "s64": (0.0, 2.0**63),
-    "flt": (0.0, 1.0),
-    "dbl": (0.0, 1.0),
-}
+_PACKED_FLOAT: Final[str] = "flt"  # FFmpeg AV_SAMPLE_FMT_FLT: float32 interleaved, [-1, 1]
 _FIX_HINT: Final[str] = "re-export or re-encode the recording and upload the complete file"
 
 
@@ -300,6 +294,7 @@ def _decode_frames(
     """All frames of ``stream`` as ``(channels, samples)``; stops once past the limit."""
     blocks: list[np.ndarray] = []
     decoded_frames, first_shape = 0, None
+    to_packed_float = av.AudioResampler(format=_PACKED_FLOAT)
     for frame in container.decode(stream):
         shape = (frame.rate, frame.layout.nb_channels)
         if first_shape is None:
@@ -313,22 +308,40 @@ def _decode_frames(
         decoded_frames += frame.samples
         if decoded_frames > limits.max_frames(frame.rate):
             raise _too_long(decoded_frames / frame.rate, limits, "decoding passed")
-        blocks.append(frame_to_float32(frame))
+        blocks.extend(_packed_blocks(to_packed_float, frame))
     if first_shape is None:
         context = stream.codec_context
         return np.zeros((context.channels, 0), dtype=np.float32), context.sample_rate
+    blocks.extend(_packed_blocks(to_packed_float, None))
     return np.concatenate(blocks, axis=1), first_shape[0]
 
 
-def frame_to_float32(frame: av.AudioFrame) -> np.ndarray:
-    """One decoded frame as float32 ``(channels, samples)`` in [-1, 1] (integer formats scaled)."""
-    samples = frame.to_ndarray()
-    if not frame.format.is_planar:
-        samples = samples.reshape(-1, frame.layout.nb_channels).T
-    offset, full_scale = _PCM_SCALES[frame.format.packed.name]
-    if offset == 0.0 and full_scale == 1.0:
-        return samples.astype(np.float32, copy=False)
-    return ((samples.astype(np.float64) - offset) / full_scale).astype(np.float32)
+def _packed_blocks(
+    to_packed_float: av.AudioResampler, frame: av.AudioFrame | None
+) -> list[np.ndarray]:
+    """``frame`` (``None``: flush) converted by FFmpeg to packed float32, as ``(channels,
+    samples)`` blocks in [-1, 1].
+
+    Never touches a planar frame's planes from Python: PyAV 18 finds them by walking
+    ``extended_data`` until a null pointer, which a frame of 8 planar channels does not have
+    (the 9th "plane" is its line size read as an address: an 8-channel AAC upload crashed the
+    process) and one of more channels has only past the end of its array. FFmpeg's own
+    conversion reads exactly ``channels`` planes; the packed result is one plane.
+    """
+    try:
+        converted = to_packed_float.resample(frame)
+    except ValueError as exc:  # the frame differs from the first in format or layout
+        raise CorruptAudio(
+            f"the stream changes its sample format or channel layout mid-file ({exc}); "
+            "re-encode it with one format throughout"
+        ) from exc
+    return [_packed_to_float32(packed) for packed in converted]
+
+
+def _packed_to_float32(frame: av.AudioFrame) -> np.ndarray:
+    """A packed ``flt`` frame (one plane, channels interleaved) as ``(channels, samples)``."""
+    interleaved = frame.to_ndarray().reshape(-1, frame.layout.nb_channels)
+    return np.ascontiguousarray(interleaved.T, dtype=np.float32)
 
 
 def _check_complete(

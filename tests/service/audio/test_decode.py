@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -127,6 +130,49 @@ def test_legacy_wav_codecs_decode(subtype: str, codec: str) -> None:
     decoded = decode_audio(wav, LIMITS)
     assert (decoded.container, decoded.codec, decoded.sampling_rate_hz) == ("wav", codec, 8000)
     assert decoded.duration_s == pytest.approx(0.5, abs=0.07)  # the last block is padded
+
+
+MANY_PLANAR_CHANNELS = [("m4a_aac", 8), ("adts_aac", 8), ("webm_opus", 8), ("webm_opus", 12)]
+"""Codecs whose decoders give planar frames, at 8 channels and more: PyAV 18 reads a 9th plane
+of such a frame from memory past its pointer array, which crashed the process on an upload."""
+_DECODE_IN_CHILD = """
+import sys
+import numpy as np
+from service.audio.decode import DecodeLimits, decode_audio
+decoded = decode_audio(sys.stdin.buffer.read(), DecodeLimits(max_duration_s=60.0))
+np.save(sys.stdout.buffer, decoded.signal)
+"""
+
+
+def _decode_in_child(data: bytes) -> np.ndarray:
+    """``data`` decoded in a child interpreter, so that a crash fails this test, not the suite."""
+    child = subprocess.run(
+        [sys.executable, "-c", _DECODE_IN_CHILD], input=data, capture_output=True, check=False
+    )
+    assert child.returncode == 0, child.stderr.decode(errors="replace")[-2000:]
+    return np.load(io.BytesIO(child.stdout))
+
+
+def _dominant_frequency_hz(channel: np.ndarray, rate_hz: int) -> float:
+    spectrum = np.abs(np.fft.rfft(channel * np.hanning(channel.size)))
+    return float(np.fft.rfftfreq(channel.size, 1 / rate_hz)[np.argmax(spectrum)])
+
+
+@pytest.mark.parametrize(("name", "channels"), MANY_PLANAR_CHANNELS)
+def test_many_planar_channels_decode_each_channel(name: str, channels: int) -> None:
+    rate_hz = 48000
+    original = tone_signal(TONE_S, rate_hz, channels)
+    signal = _decode_in_child(FORMATS[name].encode(original, rate_hz))
+    assert signal.dtype == np.float32 and signal.shape[0] == channels
+    # Each channel keeps its own tones (tone_signal: 200 + 110 k Hz and 1000 + 370 k Hz, equal
+    # amplitude), so a swapped, repeated or garbage channel shows up as a wrong frequency.
+    resolution_hz = 2 * rate_hz / signal.shape[1]
+    for k in range(channels):
+        found_hz = _dominant_frequency_hz(signal[k], rate_hz)
+        expected_hz = min([200 + 110 * k, 1000 + 370 * k], key=lambda hz: abs(hz - found_hz))
+        assert found_hz == pytest.approx(expected_hz, abs=resolution_hz), k
+        energy_ratio = np.mean(signal[k] ** 2) / np.mean(original[k] ** 2)
+        assert energy_ratio == pytest.approx(1.0, abs=0.2), k
 
 
 def test_sampling_rate_below_8k_is_refused() -> None:

@@ -163,6 +163,9 @@ EXPECTED: Final[dict[str, Expect]] = {
     "telephone_8k_pcm": OK,
     "wav_96k_8_channels": OK,
     "flac_96k_8_channels": OK,
+    # Planar decoders (AAC, Opus) at 8 channels and more once crashed the process (CHANGELOG).
+    "m4a_aac_8_channels": OK,
+    "webm_opus_12_channels": OK,
     "wav_4k": Expect(422, "sampling_rate_too_low"),
     "wav_40_channels": Expect(422, "too_many_channels"),
     # long audio and decompression bombs (the test servers allow 120 s)
@@ -362,6 +365,8 @@ def _rates_and_channels(speech: Speech) -> dict[str, HostileRequest]:
         "flac_96k_8_channels": upload(
             encode_soundfile(speech.at(96000, 8), 96000, "FLAC", "PCM_16")
         ),
+        "m4a_aac_8_channels": upload(FORMATS["m4a_aac"].encode(speech.at(48000, 8), 48000)),
+        "webm_opus_12_channels": upload(FORMATS["webm_opus"].encode(speech.at(48000, 12), 48000)),
         "wav_4k": upload(encode_soundfile(low_rate, 4000, "WAV", "PCM_16")),
         "wav_40_channels": upload(encode_soundfile(speech.at(8000, 40), 8000, "WAV", "PCM_16")),
     }
