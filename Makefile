@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
 
-.PHONY: install run worker test check lint format types train evaluate reproduce train-compact evaluate-compact reproduce-compact train-whisper evaluate-whisper ablate smoke openapi lock clean bench bench-quick load load-quick audit
+.PHONY: install run worker test check lint format types train evaluate reproduce train-compact evaluate-compact reproduce-compact train-whisper evaluate-whisper ablate seeds smoke openapi lock clean bench bench-quick load load-quick audit
 
 install: $(RUN_STAMP)  ## set up the runtime environment only (what the Docker image runs)
 
@@ -102,6 +102,9 @@ evaluate-whisper: $(DEV_STAMP)  ## figures of those runs; exports run final as s
 
 ablate: $(DEV_STAMP)  ## recipe ablations on fold 0 (resumable) and the backbone table -> runs/ablation/ablation.md
 	$(BIN)/python -m toolkit ablate --out runs/ablation --backbones $(BACKBONE_RUN_DIRS)
+
+seeds: $(DEV_STAMP)  ## EmoDB->RAVDESS of both Whisper recipes at seeds 0-3 (about 30 minutes; resumable) -> runs/seeds/seeds.md
+	$(BIN)/python -m toolkit seeds --out runs/seeds
 
 smoke: $(DEV_STAMP)  ## a few training steps, export and parity check
 	$(BIN)/python -m toolkit smoke

@@ -1,5 +1,5 @@
-"""Command line: ``python -m toolkit {train,evaluate,export,ablate,reproduce,card,environment,
-smoke}``."""
+"""Command line: ``python -m toolkit {train,evaluate,export,ablate,seeds,reproduce,compare-int8,
+card,environment,smoke}``."""
 
 from __future__ import annotations
 
@@ -56,6 +56,15 @@ def _ablate(args: argparse.Namespace) -> None:
     names = [n for n in args.variants.split(",") if n] or None
     backbones = [Path(d) for d in args.backbones.split(",") if d]
     print(ablate(Path(args.spec), Path(args.out), names, backbones, args.table_only, args.set))
+
+
+def _seeds(args: argparse.Namespace) -> None:
+    from toolkit.seed_spread import seed_spread
+
+    configs = [Path(c) for c in args.configs.split(",") if c]
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    runs = [r for r in args.runs.split(",") if r]
+    print(seed_spread(configs, seeds, Path(args.out), runs, args.table_only))
 
 
 def _reproduce(args: argparse.Namespace) -> None:
@@ -140,6 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra config override for the variants trained now, e.g. optim.threads=2",
     )
     ablation.set_defaults(handler=_ablate)
+    seeds = commands.add_parser(
+        "seeds", help="train + evaluate one run per training seed -> spread table"
+    )
+    seeds.add_argument(
+        "--configs",
+        default="toolkit/configs/whisper_l2_noisy.toml,toolkit/configs/whisper_l2.toml",
+        help="comma-separated recipes",
+    )
+    seeds.add_argument("--seeds", default="0,1,2,3", help="comma-separated optim.seed values")
+    seeds.add_argument("--runs", default="cross_emodb_to_ravdess", help="comma-separated runs")
+    seeds.add_argument("--out", default="runs/seeds")
+    seeds.add_argument("--table-only", action="store_true", help="only rewrite the tables")
+    seeds.set_defaults(handler=_seeds)
     reproduce = commands.add_parser(
         "reproduce", help="compare a retrained run with a shipped model (sha256, every head)"
     )
