@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run (or only re-render the markdown)."""
     args = build_parser().parse_args(argv)
     if args.markdown_from:
-        write_markdown(json.loads(args.markdown_from.read_text()), args.markdown)
+        write_markdown(
+            json.loads(args.markdown_from.read_text()), args.markdown, args.markdown_from
+        )
         return
     run(
         RunOptions(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +36,23 @@ def write_json(results: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(to_jsonable(results), indent=1) + "\n")
 
 
-def write_markdown(results: dict[str, Any], path: Path) -> None:
-    """The tables of ``results`` (a dict as written by :func:`write_json`) at ``path``."""
+def write_markdown(results: dict[str, Any], path: Path, json_path: Path | None = None) -> None:
+    """The tables of ``results`` (a dict as written by :func:`write_json`) at ``path``; the
+    header links ``json_path`` (default: ``results.json`` beside it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_markdown(to_jsonable(results)))
+    json_link = (
+        "results.json"
+        if json_path is None
+        else Path(os.path.relpath(json_path.resolve(), path.parent.resolve())).as_posix()
+    )
+    path.write_text(render_markdown(to_jsonable(results), json_link))
 
 
-def render_markdown(results: dict[str, Any]) -> str:
-    """Every section of RESULTS.md, in order."""
+def render_markdown(results: dict[str, Any], json_link: str = "results.json") -> str:
+    """Every section of RESULTS.md, in order; ``json_link`` is where the header says the
+    figures are (relative to the markdown file)."""
     sections = [
-        _header(results),
+        _header(results, json_link),
         _targets(results),
         _speed_table(results, threads=1),
         _speedup_table(results),
@@ -70,7 +78,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _header(results: dict[str, Any]) -> str:
+def _header(results: dict[str, Any], json_link: str) -> str:
     machine = results.get("machine", {})
     versions = machine.get("versions", {})
     version_text = ", ".join(f"{name} {v}" for name, v in versions.items() if v)
@@ -81,7 +89,7 @@ def _header(results: dict[str, Any]) -> str:
             f"Mode **{results.get('mode')}**, {results.get('started_utc')} UTC, "
             f"{_fmt(results.get('elapsed_s'), 0)} s. Produced by `python -m bench` "
             "(see [docs/benchmark.md](../docs/benchmark.md)); every figure is in "
-            "[results.json](results.json). **Quote the ratios**: absolute times vary "
+            f"[{Path(json_link).name}]({json_link}). **Quote the ratios**: absolute times vary "
             "between machines.",
             "",
             f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cores')} logical "

@@ -159,7 +159,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         "notes": notes,
     }
     write_json(results, options.json_path)
-    write_markdown(results, options.markdown_path)
+    write_markdown(results, options.markdown_path, options.json_path)
     log(f"wrote {options.json_path} and {options.markdown_path}")
     return results
 

@@ -25,6 +25,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from service.allocator import limit_malloc_arenas
 from service.api.app import create_app
 from service.config import Settings, get_settings
 from service.jobs.embedded import embedded_stack
@@ -48,6 +49,7 @@ class Terminated(BaseException):
 def main() -> None:
     """Configure logging and serve; SIGTERM/SIGINT finish in-flight requests first."""
     settings = get_settings()
+    limit_malloc_arenas(settings.malloc_arena_max)
     configure_logging(settings.log_level, settings.log_json)
     if settings.redis_url is not None:
         serve(settings)

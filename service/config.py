@@ -42,6 +42,10 @@ class Settings(BaseSettings):
 
     onnx_intra_op_threads: Annotated[int, Field(ge=0)] = 1
     """Threads per ONNX Runtime session call; 0 lets ONNX Runtime choose."""
+    malloc_arena_max: Annotated[int, Field(ge=0)] = 2
+    """glibc malloc arenas of the API and worker processes (``service/allocator.py``): fewer
+    arenas keep the memory of concurrent long uploads from piling up; 0 keeps glibc's default
+    (8 per core). An explicit ``MALLOC_ARENA_MAX`` in the environment takes precedence."""
     max_batch_segments: Annotated[int, Field(gt=0)] = 8
     """Largest number of segments per model call: long audio is chunked so that the memory of
     one call stays bounded (ONNX Runtime's buffers grow with the batch and are kept)."""

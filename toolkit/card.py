@@ -424,6 +424,7 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         "effects are unmeasured.",
         *reproduction_lines(results.get("reproduction")),
         "",
+        *seed_spread_lines(results.get("seed_spread")),
         "## Recipe",
         "",
         "```json",
@@ -478,6 +479,42 @@ def reproduction_lines(report: dict[str, Any] | None) -> list[str]:
         "- **Not reproduced bit for bit**: retraining the shipped run with the same recipe "
         f"gave another graph (largest head difference {worst:.3g}; `toolkit reproduce`, "
         'docs/training.md, "Reproducing the shipped model").'
+    ]
+
+
+def seed_spread_lines(document: dict[str, Any] | None) -> list[str]:
+    """The card section of a recorded ``toolkit seeds --record`` (none if never measured):
+    UA of the same run trained with each seed, per recipe, test set and model variant."""
+    if document is None:
+        return []
+    seeds = [str(s) for s in document["seeds"]]
+    rows = []
+    for row in document["rows"]:
+        for variant, by_seed in row["ua_by_variant"].items():
+            summary = row["spread"][variant]
+            rows.append(
+                [
+                    row["recipe"],
+                    row["test_set"],
+                    variant,
+                    *(pct(by_seed.get(s)) for s in seeds),
+                    pct(summary["mean"]),
+                    f"{100 * summary['sd']:.1f}",
+                    f"{pct(summary['min'])} - {pct(summary['max'])}",
+                ]
+            )
+    header = ["recipe", "test set", "model", *(f"seed {s}" for s in seeds), "mean", "sd (points)"]
+    return [
+        "## Run-to-run spread (training seed)",
+        "",
+        f"Run(s) {', '.join(document['runs'])} of each recipe trained once per training seed "
+        "(`optim.seed`: initialisation, batch order, augmentation draws), same speakers and "
+        "folds, evaluated without noise (`python -m toolkit seeds`). UA on the run's test "
+        "speakers (cross-corpus: the 6 shared classes); sd is the sample standard deviation. "
+        "A difference smaller than this spread is no evidence either way.",
+        "",
+        *table([*header, "range"], rows),
+        "",
     ]
 
 

@@ -64,7 +64,12 @@ def _seeds(args: argparse.Namespace) -> None:
     configs = [Path(c) for c in args.configs.split(",") if c]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     runs = [r for r in args.runs.split(",") if r]
-    print(seed_spread(configs, seeds, Path(args.out), runs, args.table_only))
+    table = seed_spread(configs, seeds, Path(args.out), runs, args.table_only)
+    print(table)
+    if args.record:
+        from toolkit.seed_spread import SEEDS_FILE, record_in_model_dir
+
+        print(record_in_model_dir(Path(args.record), table.parent / SEEDS_FILE))
 
 
 def _reproduce(args: argparse.Namespace) -> None:
@@ -161,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     seeds.add_argument("--runs", default="cross_emodb_to_ravdess", help="comma-separated runs")
     seeds.add_argument("--out", default="runs/seeds")
     seeds.add_argument("--table-only", action="store_true", help="only rewrite the tables")
+    seeds.add_argument(
+        "--record",
+        default="",
+        metavar="MODEL_DIR",
+        help="also write the spread into this model's results.json and card",
+    )
     seeds.set_defaults(handler=_seeds)
     reproduce = commands.add_parser(
         "reproduce", help="compare a retrained run with a shipped model (sha256, every head)"

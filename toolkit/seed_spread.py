@@ -8,7 +8,8 @@ A difference between two recipes smaller than that spread is no evidence for eit
 
 Output: ``<out>/<recipe>_seed<N>/`` run directories (a finished one is not redone, so the
 command resumes), ``<out>/seeds.json`` and ``<out>/seeds.md``: per recipe and test set, the UA
-of every seed (fp32 and int8), their mean, sample standard deviation and range.
+of every seed (fp32 and int8), their mean, sample standard deviation and range. ``--record
+models/<name>/<version>`` copies that spread into the model's ``results.json`` and card.
 """
 
 from __future__ import annotations
@@ -16,22 +17,16 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.ablation import RESULTS_FILE, Variant, percent, run_variant
+from service.inference.manifest import read_manifest
+from toolkit.ablation import RESULTS_FILE, Variant, run_variant
+from toolkit.card import seed_spread_lines, write_card
+
+SEEDS_FILE = "seeds.json"
 
 VARIANTS = ("fp32", "int8")
-
-
-@dataclass(frozen=True)
-class SeedRow:
-    """UA of one recipe on one test set, per seed and model variant (fractions)."""
-
-    recipe: str
-    test_set: str
-    ua_by_variant: dict[str, dict[int, float]]
 
 
 def seed_run_dir(out_root: Path, config: Path, seed: int) -> Path:
@@ -49,23 +44,6 @@ def uas_by_test_set(results: dict[str, Any], variant: str) -> dict[str, float]:
     return uas
 
 
-def collect_rows(out_root: Path, configs: Sequence[Path], seeds: Sequence[int]) -> list[SeedRow]:
-    """One row per recipe and test set, from the seeds whose results exist."""
-    rows = []
-    for config in configs:
-        table: dict[str, dict[str, dict[int, float]]] = {}
-        for seed in seeds:
-            path = seed_run_dir(out_root, config, seed) / RESULTS_FILE
-            if not path.is_file():
-                continue
-            results = json.loads(path.read_text())
-            for variant in VARIANTS:
-                for test_set, ua in uas_by_test_set(results, variant).items():
-                    table.setdefault(test_set, {}).setdefault(variant, {})[seed] = ua
-        rows += [SeedRow(config.stem, name, by_variant) for name, by_variant in table.items()]
-    return rows
-
-
 def spread(values: Sequence[float]) -> dict[str, float]:
     """Mean, sample standard deviation (0 for one value), minimum and maximum."""
     deviation = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -77,28 +55,27 @@ def spread(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def seeds_markdown(rows: Sequence[SeedRow], seeds: Sequence[int]) -> list[str]:
-    """The table: one line per recipe, test set and model variant."""
-    lines = [
-        "UA on the test speakers of the run (cross-corpus: the 6 shared classes); only the "
-        "training seed (`optim.seed`) differs between columns; sd = sample standard deviation.",
-        "",
-        "| recipe | test set | model | "
-        + " | ".join(f"seed {s}" for s in seeds)
-        + " | mean | sd | range |",
-        "|---|---|---|" + "---|" * len(seeds) + "---|---|---|",
+def recipe_rows(out_root: Path, config: Path, seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """One row per test set of ``config``'s seed runs that have results: ``ua_by_variant``
+    maps variant -> seed (as text, as in JSON) -> UA; ``spread`` summarises each variant."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for seed in seeds:
+        path = seed_run_dir(out_root, config, seed) / RESULTS_FILE
+        if not path.is_file():
+            continue
+        results = json.loads(path.read_text())
+        for variant in VARIANTS:
+            for test_set, ua in uas_by_test_set(results, variant).items():
+                table.setdefault(test_set, {}).setdefault(variant, {})[str(seed)] = ua
+    return [
+        {
+            "recipe": config.stem,
+            "test_set": test_set,
+            "ua_by_variant": by_variant,
+            "spread": {v: spread(list(u.values())) for v, u in by_variant.items()},
+        }
+        for test_set, by_variant in table.items()
     ]
-    for row in rows:
-        for variant, by_seed in row.ua_by_variant.items():
-            summary = spread(list(by_seed.values()))
-            cells = [percent(by_seed.get(s)) for s in seeds]
-            lines.append(
-                f"| {row.recipe} | {row.test_set} | {variant} | "
-                + " | ".join(cells)
-                + f" | {percent(summary['mean'])} | {100 * summary['sd']:.1f} points | "
-                f"{percent(summary['min'])} - {percent(summary['max'])} |"
-            )
-    return lines
 
 
 def seed_spread(
@@ -118,24 +95,25 @@ def seed_spread(
             for seed in seeds:
                 variant = Variant(f"seed{seed}", "", config, (f"optim.seed={seed}",))
                 run_variant(variant, runs, seed_run_dir(out_root, config, seed))
-    rows = collect_rows(out_root, configs, seeds)
-    out_root.mkdir(parents=True, exist_ok=True)
     document = {
         "configs": [str(c) for c in configs],
         "runs": list(runs),
         "seeds": list(seeds),
-        "rows": [
-            {
-                "recipe": row.recipe,
-                "test_set": row.test_set,
-                "ua_by_variant": row.ua_by_variant,
-                "spread": {v: spread(list(u.values())) for v, u in row.ua_by_variant.items()},
-            }
-            for row in rows
-        ],
+        "rows": [row for config in configs for row in recipe_rows(out_root, config, seeds)],
     }
-    (out_root / "seeds.json").write_text(json.dumps(document, indent=1) + "\n")
-    lines = ["# Seed spread", "", *seeds_markdown(rows, seeds)]
+    out_root.mkdir(parents=True, exist_ok=True)
+    (out_root / SEEDS_FILE).write_text(json.dumps(document, indent=1) + "\n")
+    lines = ["# Seed spread", "", *seed_spread_lines(document)[2:]]
     path = out_root / "seeds.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def record_in_model_dir(model_dir: Path, seeds_json: Path) -> Path:
+    """Store the spread of ``seeds_json`` as ``seed_spread`` in the model's ``results.json``
+    and re-render its card. Returns the card's path."""
+    results_path = model_dir / RESULTS_FILE
+    results = json.loads(results_path.read_text())
+    results["seed_spread"] = json.loads(seeds_json.read_text())
+    results_path.write_text(json.dumps(results, indent=1) + "\n")
+    return write_card(model_dir, read_manifest(model_dir), results)

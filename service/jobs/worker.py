@@ -27,6 +27,7 @@ from rq import Queue, Worker
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job
 
+from service.allocator import limit_malloc_arenas
 from service.config import Settings, get_settings
 from service.inference.registry import load_registry
 from service.jobs import context as worker_context
@@ -172,6 +173,7 @@ def _wait_for_redis(redis: Redis, stop_event: threading.Event) -> bool:
 
 def main() -> None:
     settings = get_settings()
+    limit_malloc_arenas(settings.malloc_arena_max)
     configure_logging(settings.log_level, settings.log_json)
     run(settings)
 

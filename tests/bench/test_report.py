@@ -196,6 +196,16 @@ def test_markdown_can_be_regenerated_from_saved_json(tmp_path: Path) -> None:
     assert "- from json" in (tmp_path / "R.md").read_text()
 
 
+def test_markdown_links_the_json_it_was_made_from(tmp_path: Path) -> None:
+    saved = {"mode": "full", "targets": [], "notes": []}
+    json_path = tmp_path / "results-full.json"
+    json_path.write_text(json.dumps(saved))
+    main(["--markdown-from", str(json_path), "--markdown", str(tmp_path / "docs" / "R.md")])
+    header = (tmp_path / "docs" / "R.md").read_text()
+    assert "[results-full.json](../results-full.json)" in header
+    assert "(results.json)" not in header
+
+
 def test_service_env_pairs_are_parsed_and_checked() -> None:
     assert parse_env(["SER_MAX_BATCH_SEGMENTS=8", "A=x=y"]) == {
         "SER_MAX_BATCH_SEGMENTS": "8",

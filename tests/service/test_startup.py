@@ -35,7 +35,8 @@ def free_port() -> int:
 def start_service(
     models_dir: Path, port: int, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    inherited = {k: v for k, v in os.environ.items() if k != "SER_REDIS_URL"}
+    outside = ("SER_REDIS_URL", "MALLOC_ARENA_MAX")
+    inherited = {k: v for k, v in os.environ.items() if k not in outside}
     env = {
         **inherited,  # no outside Redis: the service starts its embedded queue
         "SER_MODELS_DIR": str(models_dir),
@@ -74,6 +75,12 @@ def test_serves_and_shuts_down_gracefully(tmp_path: Path) -> None:
         wait_until_healthy(process, f"http://127.0.0.1:{port}")
         models = httpx.get(f"http://127.0.0.1:{port}/models", timeout=5.0).json()["models"]
         assert [m["name"] for m in models] == ["tiny"]
+        children = psutil.Process(process.pid).children(recursive=True)
+        workers = [c for c in children if "service.jobs.worker" in c.cmdline()]
+        assert workers, "the embedded queue's worker runs as a child"
+        # SER_MALLOC_ARENA_MAX (default 2) reached the Python processes the service started
+        # (valkey-server rewrites the memory /proc shows as its environment)
+        assert [w.environ().get("MALLOC_ARENA_MAX") for w in workers] == ["2"] * len(workers)
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

@@ -4,15 +4,18 @@ what was measured (mean, sample sd, range) and nothing for seeds not run."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import toolkit.seed_spread as seed_spread_module
+from service.inference.manifest import read_manifest
 from toolkit.ablation import Variant
+from toolkit.card import render_card
 from toolkit.cli import build_parser
-from toolkit.seed_spread import seed_spread, spread
+from toolkit.seed_spread import record_in_model_dir, seed_spread, spread
 from toolkit.train.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,11 +45,29 @@ def test_table_lists_measured_seeds_only(tmp_path: Path) -> None:
     markdown = seed_spread([NOISY], [0, 1, 2], tmp_path, table_only=True).read_text()
     int8_line = next(line for line in markdown.splitlines() if "| int8 |" in line)
     cells = [c.strip() for c in int8_line.strip("|").split("|")]
-    assert cells[:6] == ["whisper_l2_noisy", "emodb_to_ravdess", "int8", "38.6 %", "-", "45.2 %"]
+    assert cells[:6] == ["whisper_l2_noisy", "emodb_to_ravdess", "int8", "38.6 %", "n/a", "45.2 %"]
     assert cells[6] == "41.9 %"  # mean of the two measured seeds, not of three
     assert cells[8] == "38.6 % - 45.2 %"
     document = json.loads((tmp_path / "seeds.json").read_text())
     assert document["rows"][0]["spread"]["fp32"]["max"] == pytest.approx(0.460)
+    assert document["rows"][0]["ua_by_variant"]["int8"] == {"0": 0.386, "2": 0.452}
+
+
+def test_record_puts_the_spread_in_the_model_card(tmp_path: Path) -> None:
+    shipped = REPO / "models" / "ser-whisper-l2-int8" / "0.2.0"
+    model_dir = tmp_path / "model"
+    shutil.copytree(shipped, model_dir)
+    runs = tmp_path / "runs"
+    _fake_results(runs / "whisper_l2_noisy_seed0", 0.389, 0.386)
+    _fake_results(runs / "whisper_l2_noisy_seed1", 0.323, 0.330)
+    seed_spread([NOISY], [0, 1], runs, table_only=True)
+    card = record_in_model_dir(model_dir, runs / "seeds.json").read_text()
+    assert "## Run-to-run spread (training seed)" in card
+    assert "| whisper_l2_noisy | emodb_to_ravdess | int8 | 38.6 % | 33.0 % | 35.8 % |" in card
+    results = json.loads((model_dir / "results.json").read_text())
+    assert results["seed_spread"]["seeds"] == [0, 1]
+    manifest = read_manifest(model_dir)
+    assert render_card(manifest, results) == card
 
 
 def test_each_seed_trains_in_its_own_directory_with_its_own_seed(
