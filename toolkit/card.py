@@ -510,7 +510,8 @@ def seed_spread_lines(document: dict[str, Any] | None) -> list[str]:
         f"Run(s) {', '.join(document['runs'])} of each recipe trained once per training seed "
         "(`optim.seed`: initialisation, batch order, augmentation draws), same speakers and "
         "folds, evaluated without noise (`python -m toolkit seeds`). UA on the run's test "
-        "speakers (cross-corpus: the 6 shared classes); sd is the sample standard deviation. "
+        "speakers (cross-corpus: the 6 shared classes); mean, sd (sample standard deviation) "
+        "and range are over the seeds measured; n/a: that seed's run was not measured. "
         "A difference smaller than this spread is no evidence either way.",
         "",
         *table([*header, "range"], rows),
