@@ -6,11 +6,12 @@ shipped ``results.json`` and ``manifest.json`` and compare it with the shipped f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service.inference.manifest import Manifest
+from service.inference.manifest import Manifest, read_manifest
 
 CARD_FILE = "MODEL_CARD.md"
 
@@ -482,7 +483,9 @@ def reproduction_lines(report: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def seed_spread_lines(document: dict[str, Any] | None) -> list[str]:
+def seed_spread_lines(
+    document: dict[str, Any] | None, heading: str = "## Run-to-run spread (training seed)"
+) -> list[str]:
     """The card section of a recorded ``toolkit seeds --record`` (none if never measured):
     UA of the same run trained with each seed, per recipe, test set and model variant."""
     if document is None:
@@ -505,7 +508,7 @@ def seed_spread_lines(document: dict[str, Any] | None) -> list[str]:
             )
     header = ["recipe", "test set", "model", *(f"seed {s}" for s in seeds), "mean", "sd (points)"]
     return [
-        "## Run-to-run spread (training seed)",
+        heading,
         "",
         f"Run(s) {', '.join(document['runs'])} of each recipe trained once per training seed "
         "(`optim.seed`: initialisation, batch order, augmentation draws), same speakers and "
@@ -531,8 +534,6 @@ def _retrained_environment_text(environment: dict[str, Any] | None) -> str:
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value, indent=1, sort_keys=True)
 
 
@@ -541,3 +542,13 @@ def write_card(out_dir: Path, manifest: Manifest, results: dict[str, Any]) -> Pa
     path = out_dir / CARD_FILE
     path.write_text(render_card(manifest, results), encoding="utf-8")
     return path
+
+
+def record_result(model_dir: Path, key: str, value: Any) -> Path:
+    """Store ``value`` under ``key`` in the model's ``results.json`` and re-render its card
+    (what ``toolkit reproduce --record`` and ``toolkit seeds --record`` do). Returns the card."""
+    results_path = model_dir / "results.json"
+    results = json.loads(results_path.read_text())
+    results[key] = value
+    results_path.write_text(json.dumps(results, indent=1) + "\n")
+    return write_card(model_dir, read_manifest(model_dir), results)

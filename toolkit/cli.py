@@ -64,12 +64,8 @@ def _seeds(args: argparse.Namespace) -> None:
     configs = [Path(c) for c in args.configs.split(",") if c]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     runs = [r for r in args.runs.split(",") if r]
-    table = seed_spread(configs, seeds, Path(args.out), runs, args.table_only)
-    print(table)
-    if args.record:
-        from toolkit.seed_spread import SEEDS_FILE, record_in_model_dir
-
-        print(record_in_model_dir(Path(args.record), table.parent / SEEDS_FILE))
+    record = Path(args.record) if args.record else None
+    print(seed_spread(configs, seeds, Path(args.out), runs, args.table_only, record))
 
 
 def _reproduce(args: argparse.Namespace) -> None:

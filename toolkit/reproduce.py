@@ -164,10 +164,7 @@ def _shipped_environment(model_dir: Path) -> dict[str, Any] | None:
 
 def record_in_model_dir(model_dir: Path, report: dict[str, Any]) -> None:
     """Store ``report`` as ``reproduction`` in the model's ``results.json``; re-render its card."""
-    from toolkit.card import write_card
+    from toolkit.card import record_result
 
-    results_path = model_dir / "results.json"
-    results = json.loads(results_path.read_text())
-    results["reproduction"] = {k: v for k, v in report.items() if k not in ("run", "shipped")}
-    results_path.write_text(json.dumps(results, indent=1) + "\n")
-    write_card(model_dir, read_manifest(model_dir), results)
+    recorded = {k: v for k, v in report.items() if k not in ("run", "shipped")}
+    record_result(model_dir, "reproduction", recorded)

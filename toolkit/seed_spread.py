@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service.inference.manifest import read_manifest
 from toolkit.ablation import RESULTS_FILE, Variant, run_variant
-from toolkit.card import seed_spread_lines, write_card
+from toolkit.card import record_result, seed_spread_lines
 
 SEEDS_FILE = "seeds.json"
 
@@ -84,8 +83,10 @@ def seed_spread(
     out_root: Path,
     runs: Sequence[str] = ("cross_emodb_to_ravdess",),
     table_only: bool = False,
+    record_model_dir: Path | None = None,
 ) -> Path:
-    """Train and evaluate ``runs`` of every recipe once per seed, then write the tables.
+    """Train and evaluate ``runs`` of every recipe once per seed, then write the tables (and,
+    with ``record_model_dir``, the spread into that model's results and card).
 
     With ``table_only`` nothing is trained: the table lists the seeds that have results.
     Returns the path of ``seeds.md``.
@@ -103,17 +104,14 @@ def seed_spread(
     }
     out_root.mkdir(parents=True, exist_ok=True)
     (out_root / SEEDS_FILE).write_text(json.dumps(document, indent=1) + "\n")
-    lines = ["# Seed spread", "", *seed_spread_lines(document)[2:]]
     path = out_root / "seeds.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text("\n".join(seed_spread_lines(document, "# Seed spread")), encoding="utf-8")
+    if record_model_dir is not None:
+        record_in_model_dir(record_model_dir, document)
     return path
 
 
-def record_in_model_dir(model_dir: Path, seeds_json: Path) -> Path:
-    """Store the spread of ``seeds_json`` as ``seed_spread`` in the model's ``results.json``
-    and re-render its card. Returns the card's path."""
-    results_path = model_dir / RESULTS_FILE
-    results = json.loads(results_path.read_text())
-    results["seed_spread"] = json.loads(seeds_json.read_text())
-    results_path.write_text(json.dumps(results, indent=1) + "\n")
-    return write_card(model_dir, read_manifest(model_dir), results)
+def record_in_model_dir(model_dir: Path, document: dict[str, Any]) -> Path:
+    """Store the spread ``document`` as ``seed_spread`` in the model's ``results.json`` and
+    re-render its card. Returns the card's path."""
+    return record_result(model_dir, "seed_spread", document)

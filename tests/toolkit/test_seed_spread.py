@@ -61,7 +61,8 @@ def test_record_puts_the_spread_in_the_model_card(tmp_path: Path) -> None:
     _fake_results(runs / "whisper_l2_noisy_seed0", 0.389, 0.386)
     _fake_results(runs / "whisper_l2_noisy_seed1", 0.323, 0.330)
     seed_spread([NOISY], [0, 1], runs, table_only=True)
-    card = record_in_model_dir(model_dir, runs / "seeds.json").read_text()
+    document = json.loads((runs / "seeds.json").read_text())
+    card = record_in_model_dir(model_dir, document).read_text()
     assert "## Run-to-run spread (training seed)" in card
     assert "| whisper_l2_noisy | emodb_to_ravdess | int8 | 38.6 % | 33.0 % | 35.8 % |" in card
     results = json.loads((model_dir / "results.json").read_text())
