@@ -108,6 +108,7 @@ def _analyse_in_slot(
         windowing.window_s,
         windowing.hop_s,
         windowing.min_duration_s,
+        crop_to_speech=windowing.crop_to_speech,
     )
     with timer.stage("inference"):
         values = _run_segments(slot, model, signal, segments)

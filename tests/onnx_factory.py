@@ -45,6 +45,7 @@ class TinyModelSpec:
     window_s: float = 4.0
     hop_s: float = 2.0
     min_duration_s: float = 0.3
+    crop_to_speech: bool = False
     with_optional_heads: bool = True
     ensemble_members: int = 0
     categorical_width: int | None = None
@@ -86,7 +87,10 @@ def _manifest(spec: TinyModelSpec, sha256: str) -> Manifest:
             ensemble=EnsembleHead(output="member_logits") if spec.ensemble_members else None,
         ),
         windowing=Windowing(
-            window_s=spec.window_s, hop_s=spec.hop_s, min_duration_s=spec.min_duration_s
+            window_s=spec.window_s,
+            hop_s=spec.hop_s,
+            min_duration_s=spec.min_duration_s,
+            crop_to_speech=spec.crop_to_speech,
         ),
         uncertainty=Uncertainty(
             measure="ensemble_mutual_information" if spec.ensemble_members else "entropy",

@@ -208,6 +208,51 @@ def fairness_section(in_corpus: dict[str, Any]) -> list[str]:
     return [*lines, "", note, ""]
 
 
+def cross_corpus_section(cross: dict[str, dict[str, Any]]) -> list[str]:
+    """Cross-corpus table; with a column for the padded condition when it was measured."""
+    padded = all("ua_padded" in f for f in cross.values())
+    header = ["train -> test", "clips", "UA", "WA", "macro-F1"]
+    rows = [
+        [
+            direction.replace("_to_", " -> "),
+            str(f["n_clips"]),
+            pct(f["ua"]),
+            pct(f["wa"]),
+            pct(f["macro_f1"]),
+            *([pct(f["ua_padded"])] if padded else []),
+        ]
+        for direction, f in cross.items()
+    ]
+    if padded:
+        header.append("UA, 1 s of silence added on both sides")
+    return ["## Cross-corpus (6 shared labels)", "", *table(header, rows), ""]
+
+
+def padding_section(block: dict[str, Any], crop_to_speech: bool) -> list[str]:
+    """In-corpus UA with and without a second of quiet silence around every test clip."""
+    clean = block["in_corpus"]
+    corpora = sorted(block["padded_ua"])
+    rows = [
+        ["as recorded", *[pct(clean[c]["all_labels"]["ua"]) for c in corpora]],
+        ["1 s of silence added on both sides", *[pct(block["padded_ua"][c]) for c in corpora]],
+    ]
+    served = (
+        "The service cuts the recording to its speech for this model (manifest "
+        "`windowing.crop_to_speech`), as the model was trained."
+        if crop_to_speech
+        else "This model analyses a short recording whole, silence included."
+    )
+    return [
+        "## Silence around the speech (UA, all labels of each corpus)",
+        "",
+        *table(["test clips", *corpora], rows),
+        "",
+        "The added silence is a pink noise floor 40 dB below the clip "
+        f"(toolkit/evaluate.py, `padded_waveforms`). {served}",
+        "",
+    ]
+
+
 def noise_section(noise: dict[str, dict[str, float]]) -> list[str]:
     corpora = sorted(noise.get("clean", {}))
     rows = [
@@ -354,20 +399,11 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         for corpus, figures in block["in_corpus"].items():
             lines += classification_section(corpus, figures)
     if block.get("cross_corpus"):
-        lines += ["## Cross-corpus (6 shared labels)", ""]
-        rows = [
-            [
-                direction.replace("_to_", " -> "),
-                str(f["n_clips"]),
-                pct(f["ua"]),
-                pct(f["wa"]),
-                pct(f["macro_f1"]),
-            ]
-            for direction, f in block["cross_corpus"].items()
-        ]
-        lines += [*table(["train -> test", "clips", "UA", "WA", "macro-F1"], rows), ""]
+        lines += cross_corpus_section(block["cross_corpus"])
     if "noise_ua" in block:
         lines += noise_section(block["noise_ua"])
+    if "padded_ua" in block:
+        lines += padding_section(block, manifest.windowing.crop_to_speech)
     if "in_corpus" in block:
         lines += fairness_section(block["in_corpus"])
     if "calibration" in block:

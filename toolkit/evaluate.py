@@ -28,6 +28,7 @@ from scipy.special import log_softmax, softmax
 from service.labels import AFFECT_DIMENSIONS, CANONICAL_LABELS
 from toolkit.augment.noise import add_noise, babble_noise, pink_noise, white_noise
 from toolkit.data.affect_norms import Affect, neutral_point
+from toolkit.data.speech_crop import served_waveforms
 from toolkit.export import (
     export_onnx,
     int8_method_of,
@@ -55,6 +56,13 @@ from toolkit.train.predict import restricted_argmax
 
 NOISE_KINDS: tuple[str, ...] = ("white", "pink", "babble")
 SNRS_DB: tuple[float, ...] = (20.0, 10.0, 5.0, 0.0)
+PADDED_CONDITION = "padded"
+PAD_S = 1.0
+"""Silence added before and after each test clip in the ``padded`` condition: a recording
+started a second early and stopped a second late, as users' recordings are."""
+PAD_FLOOR_SNR_DB = 40.0
+"""Pink noise this far below the padded clip's power covers it, so the added silence is a
+quiet room rather than digital zero."""
 """Evaluation noise conditions (the task's protocol)."""
 ABSTAIN_QUANTILE = 0.9
 """Rule for the abstain threshold: the 90th percentile of the calibrated normalised predictive
@@ -112,14 +120,32 @@ def noisy_waveforms(clips: ClipSet, pool: ClipSet, kind: str, snr_db: float) -> 
     return noisy
 
 
-def calibration_clips(train: ClipSet, seed: int = 0) -> list[np.ndarray]:
-    """``CALIBRATION_CLIPS`` random training clips (int8 calibration; never test speakers)."""
+def padded_waveforms(clips: ClipSet, sampling_rate_hz: int = SAMPLING_RATE_HZ) -> list[np.ndarray]:
+    """Test clips with ``PAD_S`` of silence on both sides under a ``PAD_FLOOR_SNR_DB`` pink
+    noise floor; seeded per clip. Measures how much a model's answer depends on the silence
+    around the speech (a speech-cropping model should not care)."""
+    pad = np.zeros(round(PAD_S * sampling_rate_hz), dtype=np.float32)
+    padded = []
+    for utterance, waveform in zip(clips.utterances, clips.waveforms, strict=True):
+        rng = np.random.default_rng(zlib.crc32(f"{utterance.path.name}|padded".encode()))
+        signal = np.concatenate([pad, waveform, pad])
+        noise = pink_noise(signal.size, rng)
+        padded.append(np.clip(add_noise(signal, noise, PAD_FLOOR_SNR_DB), -1.0, 1.0))
+    return padded
+
+
+def calibration_clips(train: ClipSet, seed: int = 0, speech_crop: bool = False) -> list[np.ndarray]:
+    """``CALIBRATION_CLIPS`` random training clips (int8 calibration; never test speakers),
+    as served."""
     rng = np.random.default_rng(seed)
     count = min(CALIBRATION_CLIPS, len(train))
-    return [train.waveforms[int(i)] for i in rng.choice(len(train), count, replace=False)]
+    chosen = [train.waveforms[int(i)] for i in rng.choice(len(train), count, replace=False)]
+    return served_waveforms(chosen, SAMPLING_RATE_HZ, speech_crop)
 
 
-def ensure_onnx(run_dir: Path, train: ClipSet, int8_method: str) -> dict[str, Path]:
+def ensure_onnx(
+    run_dir: Path, train: ClipSet, int8_method: str, speech_crop: bool = False
+) -> dict[str, Path]:
     """Export ``model.onnx`` and ``model.int8.onnx`` of a run if missing or stale.
 
     A graph is stale when older than the checkpoint; the int8 graph also when it was made
@@ -140,7 +166,7 @@ def ensure_onnx(run_dir: Path, train: ClipSet, int8_method: str) -> dict[str, Pa
     if "int8" not in stale and int8_method_of(paths["int8"]) != int8_method:
         stale.add("int8")
     if "int8" in stale:
-        clips = calibration_clips(train) if int8_method == "static" else []
+        clips = calibration_clips(train, speech_crop=speech_crop) if int8_method == "static" else []
         quantise_int8(paths["fp32"], paths["int8"], clips, int8_method)
     drop_cached_predictions(run_dir / PREDICTIONS_FILE, stale)
     return paths
@@ -162,15 +188,25 @@ def _noisy_job(
 
 
 def run_predictions(
-    run: RunData, model_paths: Mapping[str, Path], pool: ClipSet, noise: bool, cache: Path
+    run: RunData,
+    model_paths: Mapping[str, Path],
+    pool: ClipSet,
+    noise: bool,
+    cache: Path,
+    speech_crop: bool = False,
 ) -> dict[str, Predictions]:
-    """Predictions keyed ``<variant>/<split>/<condition>``; cached in ``cache`` (npz)."""
+    """Predictions keyed ``<variant>/<split>/<condition>``; cached in ``cache`` (npz).
+
+    With ``speech_crop`` each input (clean or with noise added to the whole recording) is cut
+    to its detected speech first, as the service does for such a model.
+    """
     stored: dict[str, np.ndarray] = dict(np.load(cache)) if cache.is_file() else {}
     results: dict[str, Predictions] = {}
     for variant, path in model_paths.items():
         jobs: list[tuple[str, Callable[[], list[np.ndarray]]]] = [
             (f"{variant}/validation/clean", lambda: run.validation.waveforms),
             (f"{variant}/test/clean", lambda: run.test.waveforms),
+            (f"{variant}/test/{PADDED_CONDITION}", lambda: padded_waveforms(run.test)),
         ]
         if noise and len(run.test):
             for kind in NOISE_KINDS:
@@ -180,7 +216,8 @@ def run_predictions(
                     )
         for key, waveforms in jobs:
             if f"{key}|logits" not in stored and (key.find("/test/") < 0 or len(run.test)):
-                for name, value in predict_onnx(path, waveforms()).items():
+                inputs = served_waveforms(waveforms(), SAMPLING_RATE_HZ, speech_crop)
+                for name, value in predict_onnx(path, inputs).items():
                     stored[f"{key}|{name}"] = value
             results[key] = {k.split("|")[1]: v for k, v in stored.items() if k.split("|")[0] == key}
     np.savez_compressed(cache, **stored)  # type: ignore[arg-type]
@@ -597,7 +634,7 @@ def evaluate(
     chosen = [n for n in trained if names is None or n in names]
     utterances = load_utterances(config.data.corpora)
     neutral = neutral_point()
-    clips = recipe_clips(config, utterances, neutral)
+    clips = recipe_clips(config, utterances, neutral, speech_crop=False)  # cropped when served
     labels_by_corpus = corpus_labels(utterances)
     per_run: dict[str, dict[str, Predictions]] = {}
     data: dict[str, RunData] = {}
@@ -611,10 +648,17 @@ def evaluate(
             select(clips, spec.validation_speakers),
             select(clips, spec.test_speakers),
         )
-        paths = ensure_onnx(run_dir / name, data[name].train, config.export.int8_method)
+        paths = ensure_onnx(
+            run_dir / name, data[name].train, config.export.int8_method, config.data.speech_crop
+        )
         with_noise = noise and name.startswith("fold")  # noise figures come from the folds
         per_run[name] = run_predictions(
-            data[name], paths, clips, with_noise, run_dir / name / PREDICTIONS_FILE
+            data[name],
+            paths,
+            clips,
+            with_noise,
+            run_dir / name / PREDICTIONS_FILE,
+            config.data.speech_crop,
         )
         validation[name] = fit_run_calibration(
             data[name].validation, per_run[name]["fp32/validation/clean"]
@@ -660,6 +704,10 @@ def evaluate(
                     "clean": noise_figures({"clean": pooled}, labels_by_corpus)["clean"],
                     **noise_figures(conditions, labels_by_corpus),
                 }
+            padded = pool(folds, data, per_run, calibrations, variant, PADDED_CONDITION)
+            block["padded_ua"] = noise_figures({PADDED_CONDITION: padded}, labels_by_corpus)[
+                PADDED_CONDITION
+            ]
         block["cross_corpus"] = cross_corpus_figures(chosen, data, per_run, calibrations, variant)
         reference = run_dir / (folds[0] if folds else chosen[0]) / MODEL_FILES[variant]
         block["latency_ms_per_3s_clip_1_thread"] = latency_ms(reference)
@@ -725,7 +773,13 @@ def cross_corpus_figures(
     for name in chosen:
         if name.startswith("cross_"):
             pooled = pool([name], data, per_run, calibrations, variant, "clean")
-            figures[name.removeprefix("cross_")] = classification_figures(
-                pooled.per_clip(lambda c: c.labels), pooled.concat("logits"), SHARED_LABELS
-            )
+            padded = pool([name], data, per_run, calibrations, variant, PADDED_CONDITION)
+            figures[name.removeprefix("cross_")] = {
+                **classification_figures(
+                    pooled.per_clip(lambda c: c.labels), pooled.concat("logits"), SHARED_LABELS
+                ),
+                "ua_padded": classification_figures(
+                    padded.per_clip(lambda c: c.labels), padded.concat("logits"), SHARED_LABELS
+                )["ua"],
+            }
     return figures

@@ -95,9 +95,11 @@ def build_manifest(
     cue_norms: NormTable | None = None,
     licence: str = LICENCE,
     max_input_s: float | None = None,
+    crop_to_speech: bool = False,
 ) -> Manifest:
     """The manifest of one packaged model (labels: the 9 canonical ones; ``cue_norms`` from
-    the neutral clips of the run's training speakers; none for timing-only models)."""
+    the neutral clips of the run's training speakers; none for timing-only models;
+    ``crop_to_speech``: the recipe's ``data.speech_crop``)."""
     valence, arousal, dominance = neutral_point()
     return Manifest(
         name=name,
@@ -119,7 +121,11 @@ def build_manifest(
             attention=AttentionHead(output="frame_attention", frame_hop_s=frame_hop_s),
         ),
         windowing=Windowing(
-            window_s=WINDOW_S, hop_s=HOP_S, min_duration_s=MIN_DURATION_S, max_input_s=max_input_s
+            window_s=WINDOW_S,
+            hop_s=HOP_S,
+            min_duration_s=MIN_DURATION_S,
+            max_input_s=max_input_s,
+            crop_to_speech=crop_to_speech,
         ),
         neutral_point=NeutralPoint(valence=valence, arousal=arousal, dominance=dominance),
         uncertainty=Uncertainty(
@@ -223,6 +229,7 @@ def package(
             cue_norms,
             LICENCE + ("" if config.model.backbone == "compact" else WHISPER_WEIGHTS_LICENCE),
             None if config.model.backbone == "compact" else WHISPER_MAX_INPUT_S,
+            config.data.speech_crop,
         )
         write_manifest(manifest, out_dir)
         shutil.copyfile(run_dir / FOLDS_FILE, out_dir / "folds.json")

@@ -1,6 +1,8 @@
 """Where the model looks: cut a recording into analysis segments (pure functions).
 
-Audio no longer than one window is one segment. Longer audio is cut along speech: speech
+Audio no longer than one window is one segment (for a model trained on speech-cropped clips,
+``crop_to_speech``: the stretch from its first to its last speech). Longer audio is cut along
+speech: speech
 regions are padded and merged into spans, each span longer than a window is covered by windows
 every ``hop_s`` with the last one aligned to the span's end (nothing is dropped), and fragments
 shorter than ``min_segment_s`` are dropped unless nothing else is left. Without any speech the
@@ -56,14 +58,22 @@ def plan_segments(
     *,
     pad_s: float = SPEECH_PAD_S,
     merge_gap_s: float = SPAN_MERGE_GAP_S,
+    crop_to_speech: bool = False,
 ) -> tuple[Segment, ...]:
     """Segments (sorted, within ``[0, duration_s]``, each at most ``window_s`` long).
+
+    ``crop_to_speech``: speech that fits one window is one segment from its first to its last
+    region (:func:`speech_extent`, widened to ``min_segment_s`` if shorter) instead of the
+    whole recording; without speech the whole recording is still analysed.
 
     Raises:
         ValueError: negative duration, non-positive window or hop, or ``hop_s > window_s``
             (windows would leave gaps).
     """
     _check_windowing(duration_s, window_s, hop_s, min_segment_s)
+    extent = speech_extent(duration_s, speech_regions, pad_s=pad_s) if crop_to_speech else None
+    if extent is not None and extent.duration_s <= window_s + _EPSILON_S:
+        return (_widened(extent, min_segment_s, duration_s),)
     if duration_s <= window_s:
         return (Segment(0.0, duration_s),)
     spans = speech_spans(duration_s, speech_regions, pad_s=pad_s, merge_gap_s=merge_gap_s)
@@ -96,6 +106,28 @@ def speech_spans(
         else:
             spans.append(span)
     return tuple(spans)
+
+
+def speech_extent(
+    duration_s: float, speech_regions: Sequence[TimeSpan], *, pad_s: float = SPEECH_PAD_S
+) -> Segment | None:
+    """From the first speech region's start to the last one's end, padded by ``pad_s`` and
+    clipped to ``[0, duration_s]``; ``None`` without speech.
+
+    What a model trained on speech-cropped clips (``windowing.crop_to_speech``) looks at:
+    leading and trailing silence removed, pauses inside kept.
+    """
+    spans = speech_spans(duration_s, speech_regions, pad_s=pad_s, merge_gap_s=math.inf)
+    return spans[0] if spans else None
+
+
+def _widened(segment: Segment, min_duration_s: float, duration_s: float) -> Segment:
+    """``segment`` grown evenly on both sides to ``min_duration_s`` (within the recording)."""
+    missing_s = min_duration_s - segment.duration_s
+    if missing_s <= 0:
+        return segment
+    start_s = min(max(0.0, segment.start_s - missing_s / 2), max(0.0, duration_s - min_duration_s))
+    return Segment(start_s, min(duration_s, start_s + min_duration_s))
 
 
 def _check_windowing(

@@ -134,6 +134,10 @@ class Windowing(_Frozen):
     min_duration_s: Annotated[float, Field(gt=0.0)] = 0.5
     max_input_s: Annotated[float, Field(gt=0.0)] | None = None
     """Longest input the graph accepts (a Whisper encoder: 30 s); ``None``: any length."""
+    crop_to_speech: bool = False
+    """The model was trained on clips cut from their first to their last detected speech
+    (``[data] speech_crop`` of its recipe): the service then drops leading and trailing
+    silence of a recording too, instead of analysing a short recording whole."""
 
     @model_validator(mode="after")
     def _hop_within_window(self) -> Windowing:

@@ -14,12 +14,15 @@ from toolkit.train.augment import AugmentConfig
 
 @dataclass(frozen=True)
 class DataConfig:
-    """``[data]``: which corpora, longest clip used for training (seconds), and how many
-    versions of each training clip (1 clean + augmented) a frozen backbone caches."""
+    """``[data]``: which corpora, longest clip used for training (seconds), how many
+    versions of each training clip (1 clean + augmented) a frozen backbone caches, and whether
+    clips are cut to their speech before anything else (``toolkit/data/speech_crop.py``; the
+    exported manifest then asks the service to do the same)."""
 
     corpora: tuple[str, ...] = ("ravdess", "emodb")
     max_duration_s: float = 6.0
     frozen_views: int = 4
+    speech_crop: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from service.inference.batching import pad_batch as pad_numpy
 from service.labels import CANONICAL_LABELS
 from toolkit.data.affect_norms import Affect, affect_target
 from toolkit.data.soft_labels import to_vector
+from toolkit.data.speech_crop import crop_to_speech
 from toolkit.data.types import Utterance
 from toolkit.metrics.affect import octant_indices
 
@@ -69,24 +70,30 @@ class ClipSet:
         )
 
 
-def read_waveform(utterance: Utterance, max_samples: int) -> np.ndarray:
-    """Mono float32 samples of ``utterance`` cut to ``max_samples``.
+def read_waveform(utterance: Utterance, max_samples: int, speech_crop: bool = False) -> np.ndarray:
+    """Mono float32 samples of ``utterance`` (cropped to its speech when ``speech_crop``:
+    ``toolkit.data.speech_crop``) cut to ``max_samples``.
 
     Raises ``ValueError`` when the file is not 16 kHz (resample it first).
     """
     samples, rate_hz = sf.read(utterance.path, dtype="float32", always_2d=True)
     if rate_hz != SAMPLING_RATE_HZ:
         raise ValueError(f"{utterance.path}: {rate_hz} Hz, expected {SAMPLING_RATE_HZ} Hz")
-    return np.ascontiguousarray(samples.mean(axis=1)[:max_samples])
+    mono = np.ascontiguousarray(samples.mean(axis=1))
+    if speech_crop:
+        mono = crop_to_speech(mono, SAMPLING_RATE_HZ)
+    return np.ascontiguousarray(mono[:max_samples])
 
 
-def load_clips(utterances: Sequence[Utterance], max_samples: int, neutral: Affect) -> ClipSet:
+def load_clips(
+    utterances: Sequence[Utterance], max_samples: int, neutral: Affect, speech_crop: bool = False
+) -> ClipSet:
     """Decode every clip and build its targets (affect from ratings or the norms table)."""
     items = list(utterances)
     acted = np.stack([to_vector({u.label: 1.0}) for u in items])
     soft = np.stack([to_vector(u.soft_label or {u.label: 1.0}) for u in items])
     affect = np.array([affect_target(u, neutral) for u in items], dtype=np.float32)
-    waveforms = [read_waveform(u, max_samples) for u in items]
+    waveforms = [read_waveform(u, max_samples, speech_crop) for u in items]
     return ClipSet(items, waveforms, acted, soft, affect)
 
 

@@ -56,11 +56,20 @@ def corpus_labels(utterances: Sequence[Utterance]) -> dict[str, list[str]]:
     return {c: [lab for lab in CANONICAL_LABELS if lab in s] for c, s in sorted(present.items())}
 
 
-def recipe_clips(config: TrainConfig, utterances: Sequence[Utterance], neutral: Affect) -> ClipSet:
-    """``utterances`` decoded and cut to the recipe's ``data.max_duration_s``, in order (what
-    training, evaluation and reproduction all see)."""
+def recipe_clips(
+    config: TrainConfig,
+    utterances: Sequence[Utterance],
+    neutral: Affect,
+    *,
+    speech_crop: bool | None = None,
+) -> ClipSet:
+    """``utterances`` decoded, cropped to their speech when the recipe says
+    (``data.speech_crop``; ``speech_crop`` overrides it) and cut to the recipe's
+    ``data.max_duration_s``, in order (what training and reproduction see; evaluation loads
+    them uncropped and crops after adding noise, as the service would)."""
     max_samples = int(config.data.max_duration_s * SAMPLING_RATE_HZ)
-    return load_clips(utterances, max_samples, neutral)
+    crop = config.data.speech_crop if speech_crop is None else speech_crop
+    return load_clips(utterances, max_samples, neutral, crop)
 
 
 def select(clips: ClipSet, speakers: Sequence[str]) -> ClipSet:

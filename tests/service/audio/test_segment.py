@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.audio.segment import Segment, plan_segments, speech_spans
+from service.audio.segment import Segment, plan_segments, speech_extent, speech_spans
 from service.speech.activity import SpeechRegion
 
 WINDOW_S, HOP_S, MIN_SEGMENT_S = 4.0, 2.0, 0.5  # the contract's example manifest
@@ -53,6 +53,38 @@ def test_no_speech_falls_back_to_windows_over_everything() -> None:
 
 def test_spans_are_clipped_to_the_recording() -> None:
     assert _plan(6.0, [SpeechRegion(0.0, 6.0)]) == [(0.0, 4.0), (2.0, 6.0)]
+
+
+def _cropped(duration_s: float, regions: list[SpeechRegion]) -> list[tuple[float, float]]:
+    segments = plan_segments(
+        duration_s, regions, WINDOW_S, HOP_S, MIN_SEGMENT_S, crop_to_speech=True
+    )
+    return [(round(s.start_s, 6), round(s.end_s, 6)) for s in segments]
+
+
+def test_crop_to_speech_analyses_first_to_last_speech_with_pauses_kept() -> None:
+    # a RAVDESS-like clip: 0.9 s of silence, a sentence with a pause, 0.8 s of silence
+    regions = [SpeechRegion(0.9, 1.8), SpeechRegion(2.2, 2.9)]
+    assert _cropped(3.7, regions) == [(0.8, 3.0)]
+    extent = speech_extent(3.7, regions)
+    assert extent is not None
+    assert (extent.start_s, extent.end_s) == pytest.approx((0.8, 3.0))
+
+
+def test_crop_to_speech_widens_a_short_extent_to_the_shortest_segment() -> None:
+    assert _cropped(3.0, [SpeechRegion(1.0, 1.1)]) == [(0.8, 1.3)]  # 0.3 s -> 0.5 s
+    assert _cropped(3.0, [SpeechRegion(2.8, 2.9)]) == [(2.5, 3.0)]  # kept inside the recording
+    assert _cropped(0.4, [SpeechRegion(0.1, 0.2)]) == [(0.0, 0.4)]  # recording shorter still
+
+
+def test_crop_to_speech_without_speech_analyses_the_whole_recording() -> None:
+    assert _cropped(3.2, []) == [(0.0, 3.2)]
+    assert speech_extent(3.2, []) is None
+
+
+def test_crop_to_speech_cuts_long_speech_as_without_it() -> None:
+    regions = [SpeechRegion(1.0, 10.0)]
+    assert _cropped(12.0, regions) == _plan(12.0, regions)
 
 
 @pytest.mark.parametrize(
@@ -115,3 +147,26 @@ def test_segment_properties(layout: tuple[float, list[SpeechRegion], float, floa
 def _sample_points(span: Segment) -> list[float]:
     count = max(2, int(span.duration_s * 10))
     return [span.start_s + span.duration_s * k / (count - 1) for k in range(count)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(layout=speech_layouts())
+def test_cropped_segment_properties(
+    layout: tuple[float, list[SpeechRegion], float, float, float],
+) -> None:
+    duration_s, regions, window_s, hop_s, min_segment_s = layout
+    segments = plan_segments(
+        duration_s, regions, window_s, hop_s, min_segment_s, crop_to_speech=True
+    )
+    assert segments, "there is always at least one segment"
+    for segment in segments:
+        assert -TOLERANCE_S <= segment.start_s < segment.end_s <= duration_s + TOLERANCE_S
+        assert segment.duration_s <= window_s + TOLERANCE_S
+    extent = speech_extent(duration_s, regions)
+    if extent is None or extent.duration_s > window_s:
+        assert segments == plan_segments(duration_s, regions, window_s, hop_s, min_segment_s)
+        return
+    (segment,) = segments  # speech within one window: one segment holding all of it
+    assert segment.start_s <= extent.start_s + TOLERANCE_S
+    assert segment.end_s >= extent.end_s - TOLERANCE_S
+    assert segment.duration_s >= min(min_segment_s, duration_s) - TOLERANCE_S

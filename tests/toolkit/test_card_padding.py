@@ -1,0 +1,33 @@
+"""The card reports the silence-padding condition when it was measured, and says whether the
+service crops to speech for the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from service.inference.manifest import read_manifest
+from toolkit.card import render_card
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _shipped_default() -> Path:
+    return sorted((REPO / "models" / "ser-whisper-l2-int8").iterdir())[-1]
+
+
+def test_padded_figures_appear_beside_the_clean_ones() -> None:
+    model_dir = _shipped_default()
+    manifest = read_manifest(model_dir)
+    results = json.loads((model_dir / "results.json").read_text())
+    block = results[results["shipped"]["variant"]]
+    block["padded_ua"] = {"emodb": 0.5, "ravdess": 0.25}
+    for figures in block["cross_corpus"].values():
+        figures["ua_padded"] = 0.125
+    for crop in (False, True):
+        windowing = manifest.windowing.model_copy(update={"crop_to_speech": crop})
+        card = render_card(manifest.model_copy(update={"windowing": windowing}), results)
+        assert "| UA, 1 s of silence added on both sides |" in card
+        assert "| 12.5 % |" in card  # the padded cross-corpus column
+        assert "| 1 s of silence added on both sides | 50.0 % | 25.0 % |" in card
+        assert ("`windowing.crop_to_speech`" in card) is crop
