@@ -5,8 +5,11 @@ queue without workers, plus any ``--service-env``), then sends one clip of ``--d
 seconds (real RAVDESS speech, as in the benchmark) to ``POST /predict`` at each concurrency in
 turn, after an untimed warm-up round, and reads the server's ``VmHWM`` (peak resident set since
 start) and ``VmRSS`` after each. The peak only grows, so each row is the peak after that
-concurrency and all before it. Only memory is measured here: CPU load on the machine changes
-the time it takes, not the figures. Writes JSON to ``--out`` and prints a table.
+concurrency and all before it. Memory is what this measures: CPU load on the machine changes
+the time it takes, not those figures. Each row also gives the median request latency, and the
+first row (concurrency 1) the service's median ``inference`` stage (its ``timing_ms``), to
+compare settings run back to back (the benchmark's figures are the ones to quote for speed).
+Writes JSON to ``--out`` and prints a table.
 
 Example (what docs/benchmark.md, "Memory under long uploads", ran)::
 
@@ -57,6 +60,8 @@ async def _drive(
                     "ok": result.ok,
                     "errors": result.errors,
                     "memory_mib": asdict(memory) if memory else None,
+                    "latency_median_ms": result.latency.median_ms if result.latency else None,
+                    "inference_median_ms": result.server_timing_ms.get("inference"),
                 }
             )
     return rows
@@ -94,17 +99,23 @@ def table(report: dict[str, Any]) -> str:
         f"{report['duration_s']:g} s clips, service env {report['service_env'] or '{}'}; "
         f"ready: {_mib(report['ready_memory_mib'], 'peak_rss_mib')} MiB",
         "",
-        "| concurrency | ok / sent | peak RSS MiB | RSS MiB | errors |",
-        "|---|---|---|---|---|",
+        "| concurrency | ok / sent | peak RSS MiB | RSS MiB | latency median ms | "
+        "inference median ms | errors |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in report["cases"]:
         memory = row["memory_mib"]
         lines.append(
             f"| {row['concurrency']} | {row['ok']} / {row['requests']} | "
             f"{_mib(memory, 'peak_rss_mib')} | {_mib(memory, 'rss_mib')} | "
+            f"{_ms(row.get('latency_median_ms'))} | {_ms(row.get('inference_median_ms'))} | "
             f"{row['errors'] or '-'} |"
         )
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def _mib(memory: dict[str, float] | None, key: str) -> str:

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     max_batch_segments: Annotated[int, Field(gt=0)] = 8
     """Largest number of segments per model call: long audio is chunked so that the memory of
     one call stays bounded (ONNX Runtime's buffers grow with the batch and are kept)."""
+    max_batch_audio_s: Annotated[float, Field(ge=0.0)] = 12.0
+    """Most audio per model call, counted as the zero-padded batch (rows x longest row,
+    seconds); a single segment always runs. Bounds the memory of a call whatever the window
+    (two 6 s windows, four 3 s clips); 0: rows only (docs/benchmark.md, "Memory under long
+    uploads")."""
     batch_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 5.0
     """Micro-batching (``service/inference/batcher.py``): longest wait for other requests'
     segments to join a model call, only while such requests are being decoded; 0 disables

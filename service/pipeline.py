@@ -80,7 +80,7 @@ def analyse(
     Raises:
         InputError subclasses for every problem with the audio (see ``service/errors.py``).
     """
-    runner = runner or DirectRunner(model, settings.max_batch_segments)
+    runner = runner or DirectRunner(model, settings.max_batch_segments, settings.max_batch_audio_s)
     with runner.slot() as slot:
         return _analyse_in_slot(data, model, settings, slot)
 

@@ -26,11 +26,15 @@ def build_runners(
     runners: dict[str, SegmentRunner] = {}
     for model in registry:
         if settings.batch_wait_ms == 0:
-            runners[model.key] = DirectRunner(model, settings.max_batch_segments)
+            runners[model.key] = DirectRunner(
+                model, settings.max_batch_segments, settings.max_batch_audio_s
+            )
             continue
         observer = metrics.inference.observer((model.manifest.name, model.manifest.version))
         wait_s = settings.batch_wait_ms / MILLISECONDS_PER_S
-        runners[model.key] = MicroBatcher(model, settings.max_batch_segments, wait_s, observer)
+        runners[model.key] = MicroBatcher(
+            model, settings.max_batch_segments, wait_s, observer, settings.max_batch_audio_s
+        )
     return runners
 
 

@@ -30,7 +30,7 @@ from typing import Final
 
 import numpy as np
 
-from service.inference.batching import ModelSlot, pad_batch
+from service.inference.batching import BatchLimit, ModelSlot, pad_batch
 from service.inference.session import ModelOutputs, OnnxModel
 
 CLOSE_TIMEOUT_S: Final = 10.0
@@ -55,11 +55,16 @@ BatchObserver = Callable[[BatchObservation], None]
 
 @dataclass
 class _Item:
-    """Up to ``max_batch_segments`` pieces of one request, and where their rows go."""
+    """As many pieces of one request as one call admits, and where their rows go."""
 
     pieces: Sequence[np.ndarray]
     future: Future[ModelOutputs] = field(default_factory=Future)
     enqueued_s: float = field(default_factory=time.perf_counter)
+
+    @property
+    def longest_samples(self) -> int:
+        """Samples of the longest piece (what the padded batch's rows grow to)."""
+        return max(piece.size for piece in self.pieces)
 
 
 class MicroBatcher:
@@ -69,6 +74,8 @@ class MicroBatcher:
         max_batch_segments: most rows per model call (``SER_MAX_BATCH_SEGMENTS``).
         wait_s: longest wait for more requests after the oldest queued one (``SER_BATCH_WAIT_MS``).
         observer: called on the inference thread after every model call (metrics).
+        max_batch_audio_s: most audio per call, counted padded (rows x longest row, seconds;
+            ``SER_MAX_BATCH_AUDIO_S``); ``None``: rows only.
     """
 
     def __init__(
@@ -77,8 +84,10 @@ class MicroBatcher:
         max_batch_segments: int,
         wait_s: float,
         observer: BatchObserver | None = None,
+        max_batch_audio_s: float | None = None,
     ) -> None:
         self.model = model
+        self._limit = BatchLimit.of(model, max_batch_segments, max_batch_audio_s)
         self._max_segments = max_batch_segments
         self._wait_s = wait_s
         self._observer = observer
@@ -115,7 +124,7 @@ class MicroBatcher:
             thread.join(timeout=CLOSE_TIMEOUT_S)
 
     def submit(self, pieces: Sequence[np.ndarray], *, counted: bool) -> list[ModelOutputs]:
-        """Queue ``pieces`` (in chunks of at most ``max_batch_segments``) and wait for the rows.
+        """Queue ``pieces`` (in chunks that each fit one call) and wait for the rows.
 
         ``counted``: the caller is in a slot that still counts it as on its way.
 
@@ -123,8 +132,7 @@ class MicroBatcher:
             RuntimeError: the batcher is closed.
             Exception: whatever the model call raised.
         """
-        step = self._max_segments
-        items = [_Item(pieces[first : first + step]) for first in range(0, len(pieces), step)]
+        items = [_Item(chunk) for chunk in self._limit.chunks(pieces)]
         with self._condition:
             if counted:
                 self._upstream -= 1
@@ -173,14 +181,18 @@ class MicroBatcher:
         """Queued items in order while they fit one call (call with the lock)."""
         batch = [self._queue.popleft()]
         rows = len(batch[0].pieces)
-        while self._queue and self._fits(batch, self._queue[0], rows):
+        longest = batch[0].longest_samples
+        while self._queue and self._fits(batch, self._queue[0], rows, longest):
             batch.append(self._queue.popleft())
             rows += len(batch[-1].pieces)
+            longest = max(longest, batch[-1].longest_samples)
         self._queued_segments -= rows
         return batch
 
-    def _fits(self, batch: list[_Item], item: _Item, rows: int) -> bool:
-        if not self._merges_requests or rows + len(item.pieces) > self._max_segments:
+    def _fits(self, batch: list[_Item], item: _Item, rows: int, longest: int) -> bool:
+        if not self._merges_requests:
+            return False
+        if not self._limit.admits(rows + len(item.pieces), max(longest, item.longest_samples)):
             return False
         if not self._equal_lengths_only:
             return True

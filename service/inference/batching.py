@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -40,23 +41,65 @@ class SegmentRunner(Protocol):
         ...
 
 
-class DirectRunner:
-    """Runs the model in the calling thread, ``max_batch_segments`` pieces per call."""
+@dataclass(frozen=True)
+class BatchLimit:
+    """How much one model call may hold: at most ``max_rows`` rows, and at most
+    ``max_padded_samples`` samples in the zero-padded ``(rows, longest row)`` batch (``None``:
+    no such cap). A single row is always admitted, however long.
 
-    def __init__(self, model: OnnxModel, max_batch_segments: int) -> None:
+    The padded size is what ONNX Runtime's buffers for a call grow with (and keep for the next
+    call), so the audio cap bounds memory whatever the window length or clip mix.
+    """
+
+    max_rows: int
+    max_padded_samples: int | None = None
+
+    @classmethod
+    def of(cls, model: OnnxModel, max_rows: int, max_audio_s: float | None) -> BatchLimit:
+        """The limit for ``model``: ``max_audio_s`` seconds at its sampling rate (``None`` or
+        0: no audio cap)."""
+        if not max_audio_s:
+            return cls(max_rows)
+        return cls(max_rows, round(max_audio_s * model.manifest.sampling_rate_hz))
+
+    def admits(self, rows: int, longest_samples: int) -> bool:
+        """Whether ``rows`` rows padded to ``longest_samples`` fit one call."""
+        if rows <= 1:
+            return True
+        if rows > self.max_rows:
+            return False
+        return self.max_padded_samples is None or rows * longest_samples <= self.max_padded_samples
+
+    def chunks(self, pieces: Sequence[np.ndarray]) -> list[Sequence[np.ndarray]]:
+        """``pieces`` split, in order, into consecutive runs that each fit one call."""
+        runs: list[Sequence[np.ndarray]] = []
+        first, longest = 0, 0
+        for index, piece in enumerate(pieces):
+            longest_with = max(longest, piece.size)
+            if index > first and not self.admits(index - first + 1, longest_with):
+                runs.append(pieces[first:index])
+                first, longest_with = index, piece.size
+            longest = longest_with
+        if first < len(pieces):
+            runs.append(pieces[first:])
+        return runs
+
+
+class DirectRunner:
+    """Runs the model in the calling thread, as many pieces per call as ``limit`` admits."""
+
+    def __init__(
+        self, model: OnnxModel, max_batch_segments: int, max_batch_audio_s: float | None = None
+    ) -> None:
         self._model = model
-        self._max_batch_segments = max_batch_segments
+        self._limit = BatchLimit.of(model, max_batch_segments, max_batch_audio_s)
 
     @contextmanager
     def slot(self) -> Iterator[ModelSlot]:
         yield self
 
     def run(self, pieces: Sequence[np.ndarray]) -> list[ModelOutputs]:
-        step = self._max_batch_segments
-        return [
-            self._model.run(*pad_batch(pieces[first : first + step]))
-            for first in range(0, len(pieces), step)
-        ]
+        return [self._model.run(*pad_batch(chunk)) for chunk in self._limit.chunks(pieces)]
 
 
 def pad_batch(pieces: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

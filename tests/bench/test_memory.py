@@ -38,4 +38,7 @@ def test_reports_peak_memory_after_each_concurrency(
     assert all(
         c["memory_mib"]["peak_rss_mib"] >= c["memory_mib"]["rss_mib"] for c in report["cases"]
     )
+    alone = report["cases"][0]  # the service's stage timings are read at concurrency 1 only
+    assert alone["latency_median_ms"] > alone["inference_median_ms"] > 0
+    assert all(c["latency_median_ms"] > 0 for c in report["cases"])
     assert "| 2 | 2 / 2 |" in capsys.readouterr().out

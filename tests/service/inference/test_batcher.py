@@ -8,10 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pydantic
 import pytest
 
+from service.config import Settings
 from service.inference.batcher import BatchObservation, MicroBatcher
-from service.inference.batching import DirectRunner, pad_batch
+from service.inference.batching import BatchLimit, DirectRunner, pad_batch
 from service.inference.session import ModelOutputs, OnnxModel
 from tests.onnx_factory import TinyModelSpec, build_model
 
@@ -168,3 +170,66 @@ def test_a_model_whose_rows_depend_on_each_other_gets_one_request_per_call(
         np.testing.assert_array_equal(
             answer[0].categorical_logits, row_dependent.run(*pad_batch(request)).categorical_logits
         )
+
+
+def test_the_audio_cap_counts_the_padded_batch() -> None:
+    limit = BatchLimit(max_rows=8, max_padded_samples=4 * SAMPLING_RATE_HZ)
+    one_s, three_s = np.zeros(SAMPLING_RATE_HZ), np.zeros(3 * SAMPLING_RATE_HZ)
+    assert limit.admits(4, SAMPLING_RATE_HZ) and not limit.admits(5, SAMPLING_RATE_HZ)
+    assert limit.admits(1, 30 * SAMPLING_RATE_HZ), "a single row always runs"
+    # 1 s + 3 s pads to 2 x 3 s: over 4 s, so the 3 s piece starts a call of its own
+    assert [len(c) for c in limit.chunks([one_s, one_s, three_s, one_s])] == [2, 1, 1]
+    assert [len(c) for c in limit.chunks([one_s] * 9)] == [4, 4, 1]
+    assert BatchLimit(max_rows=3).chunks([three_s] * 7) == [[three_s] * 3] * 2 + [[three_s]]
+
+
+def test_a_long_request_is_split_by_audio_as_well_as_rows(
+    model: OnnxModel, observations: list[BatchObservation]
+) -> None:
+    request = pieces(5, 3 * SAMPLING_RATE_HZ, 6)  # five 3 s windows, 6 s of audio per call
+    batcher = MicroBatcher(model, 8, LONG_WAIT_S, observations.append, max_batch_audio_s=6.0)
+    try:
+        with batcher.slot() as slot:
+            groups = slot.run(request)
+    finally:
+        batcher.close()
+    assert [group.categorical_logits.shape[0] for group in groups] == [2, 2, 1]
+    direct = DirectRunner(model, 8, max_batch_audio_s=6.0).run(request)
+    assert [group.categorical_logits.shape[0] for group in direct] == [2, 2, 1]
+    for got, expected in zip(groups, direct, strict=True):
+        assert_same_rows(got, expected)
+
+
+def test_concurrent_requests_are_merged_only_within_the_audio_cap(
+    model: OnnxModel, observations: list[BatchObservation]
+) -> None:
+    batcher = MicroBatcher(model, 8, LONG_WAIT_S, observations.append, max_batch_audio_s=3.0)
+    requests = [pieces(1, SAMPLING_RATE_HZ, seed) for seed in range(5)]
+    all_entered = threading.Barrier(len(requests))
+
+    def serve(request: list[np.ndarray]) -> list[ModelOutputs]:
+        with batcher.slot() as slot:
+            all_entered.wait()
+            return slot.run(request)
+
+    try:
+        with ThreadPoolExecutor(len(requests)) as pool:
+            answers = list(pool.map(serve, requests))
+    finally:
+        batcher.close()
+    assert all(observation.segments <= 3 for observation in observations)
+    assert sum(observation.segments for observation in observations) == len(requests)
+    for request, answer in zip(requests, answers, strict=True):
+        assert_same_rows(answer[0], model.run(*pad_batch(request)))
+
+
+def test_the_audio_cap_setting_is_validated_and_zero_turns_it_off(
+    model: OnnxModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SER_MAX_BATCH_AUDIO_S", "-1")
+    with pytest.raises(pydantic.ValidationError, match="max_batch_audio_s"):
+        Settings()
+    monkeypatch.setenv("SER_MAX_BATCH_AUDIO_S", "0")
+    assert BatchLimit.of(model, 8, Settings().max_batch_audio_s) == BatchLimit(8)
+    monkeypatch.delenv("SER_MAX_BATCH_AUDIO_S")
+    assert BatchLimit.of(model, 8, Settings().max_batch_audio_s) == BatchLimit(8, 12 * 16_000)
