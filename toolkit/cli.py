@@ -86,6 +86,12 @@ def _compare_int8(args: argparse.Namespace) -> None:
     print(markdown_table(compare_int8(Path(args.run_dir), runs, Path(args.out))))
 
 
+def _crop_share(args: argparse.Namespace) -> None:
+    from toolkit.crop_share import crop_shares, markdown
+
+    print(markdown(crop_shares([c for c in args.corpora.split(",") if c], args.step)))
+
+
 def _card(args: argparse.Namespace) -> None:
     import json
 
@@ -186,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--runs", default="fold0,fold1,fold2,fold3,fold4")
     compare.add_argument("--out", required=True, help="JSON report, e.g. docs/int8_whisper.json")
     compare.set_defaults(handler=_compare_int8)
+    crop = commands.add_parser(
+        "crop-share", help="share of each clip the speech crop keeps, clean and at 10 dB noise"
+    )
+    crop.add_argument("--corpora", default="ravdess,emodb")
+    crop.add_argument("--step", type=int, default=10, help="every n-th clip of each corpus")
+    crop.set_defaults(handler=_crop_share)
     card = commands.add_parser("card", help="re-render MODEL_CARD.md from results.json")
     card.add_argument("model_dirs", nargs="+", help="models/<name>/<version> directories")
     card.set_defaults(handler=_card)

@@ -15,6 +15,7 @@ from tests.data_paths import ravdess_clip
 from tests.onnx_factory import TinyModelSpec, build_model
 from tests.service.api.conftest import real_speech_wav
 from toolkit import evaluate as evaluate_module
+from toolkit.crop_share import crop_shares, markdown
 from toolkit.data.speech_crop import crop_to_speech, served_waveforms
 from toolkit.data.types import Utterance
 from toolkit.evaluate import PAD_S, RunData, padded_waveforms, run_predictions
@@ -103,3 +104,10 @@ def test_padding_adds_a_quiet_second_on_both_sides_and_is_seeded() -> None:
     floor = np.sqrt(np.mean(padded[:pad] ** 2))
     assert 0 < floor < 0.02 * np.sqrt(np.mean(original**2)) * np.sqrt(original.size / pad)
     np.testing.assert_allclose(padded[pad:-pad], original, atol=0.01)
+
+
+def test_crop_share_sees_ravdess_silence_and_babble_taken_for_speech() -> None:
+    (shares,) = crop_shares(["ravdess"], step=60).values()
+    assert 0.4 < shares["clean"] < 0.75, "RAVDESS clips are about half silence"
+    assert shares["babble_10dB"] > shares["clean"] + 0.15, "babble reads as speech"
+    assert "| ravdess |" in markdown({"ravdess": shares})
