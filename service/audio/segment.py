@@ -2,11 +2,11 @@
 
 Audio no longer than one window is one segment (for a model trained on speech-cropped clips,
 ``crop_to_speech``: the stretch from its first to its last speech). Longer audio is cut along
-speech: speech
-regions are padded and merged into spans, each span longer than a window is covered by windows
-every ``hop_s`` with the last one aligned to the span's end (nothing is dropped), and fragments
-shorter than ``min_segment_s`` are dropped unless nothing else is left. Without any speech the
-whole recording is one span (whether to refuse it is the pipeline's decision).
+speech: speech regions are padded and merged into spans, each span longer than a window is
+covered by windows every ``hop_s`` with the last one aligned to the span's end (nothing is
+dropped), and fragments shorter than ``min_segment_s`` are dropped unless nothing else is left.
+Without any speech the whole recording is one span (whether to refuse it is the pipeline's
+decision).
 """
 
 from __future__ import annotations
