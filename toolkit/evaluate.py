@@ -56,6 +56,7 @@ from toolkit.train.predict import restricted_argmax
 
 NOISE_KINDS: tuple[str, ...] = ("white", "pink", "babble")
 SNRS_DB: tuple[float, ...] = (20.0, 10.0, 5.0, 0.0)
+"""Evaluation noise conditions (the task's protocol)."""
 PADDED_CONDITION = "padded"
 PAD_S = 1.0
 """Silence added before and after each test clip in the ``padded`` condition: a recording
@@ -63,7 +64,6 @@ started a second early and stopped a second late, as users' recordings are."""
 PAD_FLOOR_SNR_DB = 40.0
 """Pink noise this far below the padded clip's power covers it, so the added silence is a
 quiet room rather than digital zero."""
-"""Evaluation noise conditions (the task's protocol)."""
 ABSTAIN_QUANTILE = 0.9
 """Rule for the abstain threshold: the 90th percentile of the calibrated normalised predictive
 entropy on the held-out speakers the temperature is fitted on (``[calibration]``), i.e. the
@@ -769,17 +769,18 @@ def cross_corpus_figures(
     variant: str,
 ) -> dict[str, Any]:
     """Train on one corpus, test on every speaker of the other, 6 shared labels."""
-    figures = {}
-    for name in chosen:
-        if name.startswith("cross_"):
-            pooled = pool([name], data, per_run, calibrations, variant, "clean")
-            padded = pool([name], data, per_run, calibrations, variant, PADDED_CONDITION)
-            figures[name.removeprefix("cross_")] = {
-                **classification_figures(
-                    pooled.per_clip(lambda c: c.labels), pooled.concat("logits"), SHARED_LABELS
-                ),
-                "ua_padded": classification_figures(
-                    padded.per_clip(lambda c: c.labels), padded.concat("logits"), SHARED_LABELS
-                )["ua"],
-            }
-    return figures
+
+    def shared_label_figures(name: str, condition: str) -> dict[str, Any]:
+        pooled = pool([name], data, per_run, calibrations, variant, condition)
+        return classification_figures(
+            pooled.per_clip(lambda c: c.labels), pooled.concat("logits"), SHARED_LABELS
+        )
+
+    return {
+        name.removeprefix("cross_"): {
+            **shared_label_figures(name, "clean"),
+            "ua_padded": shared_label_figures(name, PADDED_CONDITION)["ua"],
+        }
+        for name in chosen
+        if name.startswith("cross_")
+    }

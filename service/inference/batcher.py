@@ -88,7 +88,6 @@ class MicroBatcher:
     ) -> None:
         self.model = model
         self._limit = BatchLimit.of(model, max_batch_segments, max_batch_audio_s)
-        self._max_segments = max_batch_segments
         self._wait_s = wait_s
         self._observer = observer
         self._equal_lengths_only = model.manifest.inputs.lengths is None
@@ -174,7 +173,7 @@ class MicroBatcher:
         return (
             self._merges_requests
             and self._upstream > 0
-            and self._queued_segments < self._max_segments
+            and self._queued_segments < self._limit.max_rows
         )
 
     def _take(self) -> list[_Item]:

@@ -73,15 +73,16 @@ class BatchLimit:
     def chunks(self, pieces: Sequence[np.ndarray]) -> list[Sequence[np.ndarray]]:
         """``pieces`` split, in order, into consecutive runs that each fit one call."""
         runs: list[Sequence[np.ndarray]] = []
-        first, longest = 0, 0
-        for index, piece in enumerate(pieces):
-            longest_with = max(longest, piece.size)
-            if index > first and not self.admits(index - first + 1, longest_with):
-                runs.append(pieces[first:index])
-                first, longest_with = index, piece.size
-            longest = longest_with
-        if first < len(pieces):
-            runs.append(pieces[first:])
+        run: list[np.ndarray] = []
+        longest = 0
+        for piece in pieces:
+            if run and not self.admits(len(run) + 1, max(longest, piece.size)):
+                runs.append(run)
+                run, longest = [], 0
+            run.append(piece)
+            longest = max(longest, piece.size)
+        if run:
+            runs.append(run)
         return runs
 
 

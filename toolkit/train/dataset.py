@@ -79,7 +79,7 @@ def read_waveform(utterance: Utterance, max_samples: int, speech_crop: bool = Fa
     samples, rate_hz = sf.read(utterance.path, dtype="float32", always_2d=True)
     if rate_hz != SAMPLING_RATE_HZ:
         raise ValueError(f"{utterance.path}: {rate_hz} Hz, expected {SAMPLING_RATE_HZ} Hz")
-    mono = np.ascontiguousarray(samples.mean(axis=1))
+    mono = samples.mean(axis=1)
     if speech_crop:
         mono = crop_to_speech(mono, SAMPLING_RATE_HZ)
     return np.ascontiguousarray(mono[:max_samples])

@@ -45,6 +45,21 @@ def pieces(count: int, samples: int, seed: int) -> list[np.ndarray]:
     return [(0.1 * rng.standard_normal(samples)).astype(np.float32) for _ in range(count)]
 
 
+def serve_together(
+    batcher: MicroBatcher, requests: list[list[np.ndarray]]
+) -> list[list[ModelOutputs]]:
+    """Each request from its own thread; every request is on its way before any submits."""
+    all_entered = threading.Barrier(len(requests))
+
+    def serve(request: list[np.ndarray]) -> list[ModelOutputs]:
+        with batcher.slot() as slot:
+            all_entered.wait()
+            return slot.run(request)
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(serve, requests))
+
+
 def assert_same_rows(got: ModelOutputs, expected: ModelOutputs) -> None:
     np.testing.assert_allclose(got.categorical_logits, expected.categorical_logits, atol=1e-6)
     assert got.affect is not None and expected.affect is not None
@@ -57,15 +72,7 @@ def test_concurrent_requests_share_one_call_and_get_their_own_rows(
     model: OnnxModel, batcher: MicroBatcher, observations: list[BatchObservation]
 ) -> None:
     requests = [pieces(1, SAMPLING_RATE_HZ, seed) for seed in range(3)] + [pieces(2, 16_000, 9)]
-    all_entered = threading.Barrier(len(requests))
-
-    def serve(request: list[np.ndarray]) -> list[ModelOutputs]:
-        with batcher.slot() as slot:
-            all_entered.wait()  # every request is on its way before any submits
-            return slot.run(request)
-
-    with ThreadPoolExecutor(len(requests)) as pool:
-        answers = list(pool.map(serve, requests))
+    answers = serve_together(batcher, requests)
     assert [observation.segments for observation in observations] == [5]
     for request, answer in zip(requests, answers, strict=True):
         assert len(answer) == 1 and answer[0].categorical_logits.shape[0] == len(request)
@@ -152,16 +159,8 @@ def test_a_model_whose_rows_depend_on_each_other_gets_one_request_per_call(
     row_dependent.rows_independent = False
     batcher = MicroBatcher(row_dependent, 8, LONG_WAIT_S, observations.append)
     requests = [pieces(1, SAMPLING_RATE_HZ, seed) for seed in range(3)]
-    all_entered = threading.Barrier(len(requests))
-
-    def serve(request: list[np.ndarray]) -> list[ModelOutputs]:
-        with batcher.slot() as slot:
-            all_entered.wait()
-            return slot.run(request)
-
     try:
-        with ThreadPoolExecutor(len(requests)) as pool:
-            answers = list(pool.map(serve, requests))
+        answers = serve_together(batcher, requests)
     finally:
         batcher.close()
     assert [observation.segments for observation in observations] == [1, 1, 1]
@@ -205,16 +204,8 @@ def test_concurrent_requests_are_merged_only_within_the_audio_cap(
 ) -> None:
     batcher = MicroBatcher(model, 8, LONG_WAIT_S, observations.append, max_batch_audio_s=3.0)
     requests = [pieces(1, SAMPLING_RATE_HZ, seed) for seed in range(5)]
-    all_entered = threading.Barrier(len(requests))
-
-    def serve(request: list[np.ndarray]) -> list[ModelOutputs]:
-        with batcher.slot() as slot:
-            all_entered.wait()
-            return slot.run(request)
-
     try:
-        with ThreadPoolExecutor(len(requests)) as pool:
-            answers = list(pool.map(serve, requests))
+        answers = serve_together(batcher, requests)
     finally:
         batcher.close()
     assert all(observation.segments <= 3 for observation in observations)
