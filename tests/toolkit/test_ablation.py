@@ -135,3 +135,12 @@ def test_the_noisy_experiment_differs_from_the_default_recipe_only_in_noise() ->
     assert (noisy.data.frozen_views, noisy.augment.noise_probability) == (5, 0.6)
     assert (default.data.frozen_views, default.augment.noise_probability) == (3, 0.3)
     assert replace(noisy, data=default.data, augment=default.augment) == default
+
+
+def test_the_silence_experiment_differs_from_the_default_recipe_only_in_silence() -> None:
+    """docs/training.md, "Silence around the clip in training" compares it with the default
+    run for run: the silence share is the one difference."""
+    default = load_config(SPEC.with_name("whisper_l2_noisy.toml"))
+    silence = load_config(SPEC.with_name("whisper_l2_noisy_silence.toml"))
+    assert (default.augment.silence_probability, silence.augment.silence_probability) == (0, 0.5)
+    assert replace(silence, augment=default.augment) == default

@@ -10,11 +10,14 @@ import pytest
 import torch
 from torch.nn import functional as F  # noqa: N812
 
+from toolkit.augment.noise import mean_power
 from toolkit.data import load_corpus, neutral_point
 from toolkit.train import losses
 from toolkit.train.augment import AugmentConfig, Augmenter
 from toolkit.train.config import FoldConfig, load_config, parse_config
 from toolkit.train.dataset import (
+    SAMPLING_RATE_HZ,
+    ClipSet,
     label_class_weights,
     load_clips,
     octant_class_weights,
@@ -148,6 +151,44 @@ def test_augmenter_keeps_targets_valid() -> None:
             abs(example.waveform.size - clips.waveforms[index].size)
             <= clips.waveforms[index].size / 9 + 1
         )
+
+
+def _emodb_clips(count: int) -> ClipSet:
+    utterances = [u for u in load_corpus("emodb") if u.speaker == "03"][:count]
+    return load_clips(utterances, 32_000, neutral_point())
+
+
+def test_silence_augmentation_pads_both_sides_under_a_quiet_floor() -> None:
+    clips = _emodb_clips(4)
+    config = AugmentConfig(
+        eam_probability=0.0,
+        noise_probability=0.0,
+        speed_probability=0.0,
+        gain_db=(0.0, 0.0),
+        silence_probability=1.0,
+        silence_s=(0.5, 1.0),
+        silence_floor_snr_db=(40.0, 40.0),
+    )
+    augmenter = Augmenter(config, clips, seed=0)
+    for index in range(len(clips)):
+        original = clips.waveforms[index][: int(config.crop_s * SAMPLING_RATE_HZ)]
+        padded = augmenter.example(index).waveform
+        added_s = (padded.size - original.size) / SAMPLING_RATE_HZ
+        assert 1.0 <= added_s <= 2.0
+        edge = padded[: int(0.5 * SAMPLING_RATE_HZ)]
+        floor_db = 10 * math.log10(mean_power(edge) / mean_power(original))
+        # the floor covers the whole padded clip at 40 dB below it, so the edges sit near -40
+        # dB of the speech (a little higher: the padded clip's mean power is the lower one)
+        assert -45.0 < floor_db < -35.0
+
+
+def test_silence_augmentation_off_draws_nothing() -> None:
+    """Recipes without it (every shipped model's) must draw the same random numbers as
+    before the option existed, or ``make reproduce`` would train other weights."""
+    augmenter = Augmenter(AugmentConfig(), _emodb_clips(2), seed=0)
+    state = augmenter.rng.bit_generator.state
+    assert augmenter._draw_silence() is False
+    assert augmenter.rng.bit_generator.state == state
 
 
 def test_octant_targets_mark_neutral_point() -> None:

@@ -3,8 +3,10 @@
 Order per clip: random crop to ``crop_s`` -> speed perturbation (changes tempo and pitch, as
 Kaldi's speed perturbation, Ko et al. 2015, factors 0.9 / 1.0 / 1.1) -> energy-adaptive
 mixup with a random other training clip (``toolkit.augment.eam``; its soft-label weight
-also mixes the acted label and the affect target) -> white, pink or babble noise at a random SNR
-(``toolkit.augment.noise``; babble from training clips of other speakers) -> gain.
+also mixes the acted label and the affect target) -> silence before and after the clip under a
+quiet noise floor (off unless ``silence_probability`` > 0) -> white, pink or babble noise at a
+random SNR (``toolkit.augment.noise``; babble from training clips of other speakers, and it
+covers the added silence too, as noise covers a whole recording) -> gain.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class AugmentConfig:
         gain_db: uniform gain range applied last (clipped to [-1, 1]).
         crop_s: clips longer than this are cropped at a random start first (RAVDESS clips
             carry about 1 s of leading and trailing silence around a 1.5-2.5 s sentence).
+        silence_probability: share of clips given silence before and after (0 = off, and
+            then no random draw is made, so recipes without it train exactly as before).
+        silence_s: range of each side's added silence, seconds, drawn per side.
+        silence_floor_snr_db: clip-to-floor SNR range of the white or pink noise that covers
+            the padded clip, so the silence is a quiet room rather than digital zero.
     """
 
     eam_probability: float = 0.5
@@ -49,6 +56,9 @@ class AugmentConfig:
     speed_probability: float = 0.3
     gain_db: tuple[float, float] = (-6.0, 6.0)
     crop_s: float = 3.5
+    silence_probability: float = 0.0
+    silence_s: tuple[float, float] = (0.2, 1.2)
+    silence_floor_snr_db: tuple[float, float] = (30.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,8 @@ class Augmenter:
             affect = (1 - weight) * affect + weight * clips.affect[donor]
             if teacher is not None and clips.teacher is not None:
                 teacher = (1 - weight) * teacher + weight * clips.teacher[donor]
+        if self._draw_silence() and mean_power(waveform) > 0:
+            waveform = self._pad_with_silence(waveform)
         if self.rng.random() < config.noise_probability and mean_power(waveform) > 0:
             waveform = self._noise(waveform, self.speakers[index])
         gain = 10.0 ** (self.rng.uniform(*config.gain_db) / 20.0)
@@ -111,6 +123,29 @@ class Augmenter:
         if self.rng.random() >= self.config.speed_probability:
             return waveform
         return change_speed(waveform, float(self.rng.choice([0.9, 1.1])))
+
+    def _draw_silence(self) -> bool:
+        probability = self.config.silence_probability
+        return probability > 0 and self.rng.random() < probability
+
+    def _pad_with_silence(self, waveform: np.ndarray) -> np.ndarray:
+        """``waveform`` with random silences before and after, under a white or pink floor.
+
+        RAVDESS clips are about half silence, the EmoDB copy almost none
+        (``toolkit crop-share``): a model trained on EmoDB alone never sees the silence a user's
+        recording starts and ends with.
+        """
+        before_s, after_s = self.rng.uniform(*self.config.silence_s, size=2)
+        signal = np.concatenate(
+            [
+                np.zeros(round(before_s * SAMPLING_RATE_HZ), dtype=np.float32),
+                waveform,
+                np.zeros(round(after_s * SAMPLING_RATE_HZ), dtype=np.float32),
+            ]
+        )
+        make_floor = white_noise if self.rng.random() < 0.5 else pink_noise
+        floor_snr_db = float(self.rng.uniform(*self.config.silence_floor_snr_db))
+        return add_noise(signal, make_floor(signal.size, self.rng), floor_snr_db)
 
     def _eam(self, host: np.ndarray, donor: np.ndarray) -> tuple[np.ndarray, float]:
         """Mix and return (clip, donor weight) via EAM with indicator soft labels."""
