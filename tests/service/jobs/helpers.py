@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,12 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 
 
 def kill_mid_file(worker_pid: int, redis: Redis, queue: str, timeout_s: float = 30.0) -> list[int]:
-    """SIGKILL a worker and its work horse once the horse has started a file (RQ status
+    """SIGKILL a worker and its work horse while the horse is inside a file (RQ status
     ``started``, set by the horse itself): a crash in the middle of the analysis.
+
+    The horse is suspended before its job's status is read, so it cannot finish the file
+    between that check and the kill (a race a loaded machine made real); when the status is
+    not ``started`` any more it is resumed and the search goes on.
 
     Returns:
         The pids killed (the worker's first).
@@ -109,12 +114,35 @@ def kill_mid_file(worker_pid: int, redis: Redis, queue: str, timeout_s: float = 
     while time.monotonic() < deadline_s:
         for job_id in StartedJobRegistry(queue=rq_queue).get_job_ids(cleanup=False):
             job = Job.fetch(job_id, connection=redis)
-            if job.worker_name == name and job.get_status() == "started" and parent.children():
-                victims = [parent, *parent.children(recursive=True)]
-                for victim in victims:
-                    with contextlib.suppress(psutil.NoSuchProcess):  # ended on its own meanwhile
-                        victim.kill()
-                psutil.wait_procs(victims, timeout=10)
-                return [victim.pid for victim in victims]
+            horses = parent.children(recursive=True)
+            if job.worker_name != name or not horses:
+                continue
+            with _suspended(horses) as frozen:
+                if frozen and job.get_status() == "started":
+                    victims = [parent, *horses]
+                    for victim in victims:
+                        with contextlib.suppress(psutil.NoSuchProcess):  # ended on its own
+                            victim.kill()
+                    psutil.wait_procs(victims, timeout=10)
+                    return [victim.pid for victim in victims]
         time.sleep(0.005)
     raise AssertionError("the worker never started a file")
+
+
+@contextlib.contextmanager
+def _suspended(processes: list[psutil.Process]) -> Iterator[bool]:
+    """SIGSTOP ``processes`` for the block (True) and resume the survivors afterwards; False
+    when one of them had already exited (nothing then stays stopped)."""
+    stopped: list[psutil.Process] = []
+    try:
+        for process in processes:
+            process.suspend()
+            stopped.append(process)
+    except psutil.NoSuchProcess:
+        yield False
+    else:
+        yield True
+    finally:
+        for process in stopped:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.resume()
