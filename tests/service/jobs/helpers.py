@@ -114,8 +114,10 @@ def kill_mid_file(worker_pid: int, redis: Redis, queue: str, timeout_s: float = 
     while time.monotonic() < deadline_s:
         for job_id in StartedJobRegistry(queue=rq_queue).get_job_ids(cleanup=False):
             job = Job.fetch(job_id, connection=redis)
+            if job.worker_name != name:
+                continue
             horses = parent.children(recursive=True)
-            if job.worker_name != name or not horses:
+            if not horses:
                 continue
             with _suspended(horses) as frozen:
                 if frozen and job.get_status() == "started":
