@@ -1,5 +1,5 @@
-"""Command line: ``python -m toolkit {train,evaluate,export,ablate,seeds,reproduce,compare-int8,
-card,environment,smoke}``."""
+"""Command line: ``python -m toolkit {train,evaluate,export,ablate,seeds,compare-recipes,
+reproduce,compare-int8,card,environment,smoke}``."""
 
 from __future__ import annotations
 
@@ -66,6 +66,23 @@ def _seeds(args: argparse.Namespace) -> None:
     runs = [r for r in args.runs.split(",") if r]
     record = Path(args.record) if args.record else None
     print(seed_spread(configs, seeds, Path(args.out), runs, args.table_only, record))
+
+
+def _compare_recipes(args: argparse.Namespace) -> None:
+    import json
+
+    from toolkit.compare_recipes import compare, markdown
+
+    recipes: dict[str, list[Path]] = {}
+    for spec in args.recipe:
+        name, _, dirs = spec.partition("=")
+        if not name or not dirs:
+            raise SystemExit(f"--recipe {spec!r}: give NAME=RUN_DIR[,RUN_DIR...]")
+        recipes[name] = [Path(d) for d in dirs.split(",") if d]
+    document = compare(recipes, args.variant)
+    if args.json:
+        Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
+    print(markdown(document), end="")
 
 
 def _reproduce(args: argparse.Namespace) -> None:
@@ -175,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the spread into this model's results.json and card",
     )
     seeds.set_defaults(handler=_seeds)
+    recipes = commands.add_parser(
+        "compare-recipes", help="evaluated run dirs of two or more recipes, over seeds -> table"
+    )
+    recipes.add_argument(
+        "--recipe",
+        action="append",
+        required=True,
+        metavar="NAME=RUN_DIR[,RUN_DIR...]",
+        help="a recipe and its evaluated run dirs, one per training seed; repeat per recipe",
+    )
+    recipes.add_argument("--variant", default="int8", choices=("fp32", "int8"))
+    recipes.add_argument("--json", default="", help="also write the figures to this JSON file")
+    recipes.set_defaults(handler=_compare_recipes)
     reproduce = commands.add_parser(
         "reproduce", help="compare a retrained run with a shipped model (sha256, every head)"
     )

@@ -1,0 +1,105 @@
+"""The recipe comparison: each run's figure, the mean per recipe, the difference of the means and
+Welch's t, read from evaluated run directories; rows nobody measured are left out."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toolkit.cli import build_parser
+from toolkit.compare_recipes import compare, markdown, welch_t
+
+
+def _evaluated_run(
+    run_dir: Path, ravdess_ua: float, white_10db_ua: float, padded_ua: float, ece: float
+) -> Path:
+    block = {
+        "in_corpus": {"ravdess": {"all_labels": {"ua": ravdess_ua}}},
+        "noise_ua": {"white_10dB": {"ravdess": white_10db_ua}},
+        "padded_ua": {"ravdess": padded_ua},
+        "calibration": {"ece_after": ece},
+    }
+    run_dir.mkdir(parents=True)
+    (run_dir / "results.json").write_text(json.dumps({"int8": block, "fp32": {}}))
+    return run_dir
+
+
+def _row(document: dict[str, Any], figure: str) -> dict[str, Any]:
+    return next(r for r in document["rows"] if r["figure"] == figure)
+
+
+def test_means_differences_and_points_below_clean(tmp_path: Path) -> None:
+    a = [
+        _evaluated_run(tmp_path / "a0", 0.60, 0.55, 0.50, 0.04),
+        _evaluated_run(tmp_path / "a1", 0.70, 0.66, 0.62, 0.02),
+    ]
+    b = [
+        _evaluated_run(tmp_path / "b0", 0.64, 0.60, 0.64, 0.01),
+        _evaluated_run(tmp_path / "b1", 0.68, 0.62, 0.67, 0.03),
+    ]
+    document = compare({"base": a, "new": b})
+    clean = _row(document, "RAVDESS UA, all classes")
+    assert clean["recipes"]["base"]["mean"] == pytest.approx(0.65)
+    assert clean["difference"] == pytest.approx(0.01)
+    white = _row(document, "RAVDESS 10 dB white, points below clean")
+    assert white["recipes"]["base"]["values"] == pytest.approx([-5.0, -4.0])
+    assert white["recipes"]["new"]["mean"] == pytest.approx(-5.0)
+    assert white["difference"] == pytest.approx(-0.5)
+    figures = [r["figure"] for r in document["rows"]]
+    assert "EmoDB UA, all classes" not in figures  # no run measured it
+    table = markdown(document)
+    assert (
+        "| RAVDESS UA, all classes | 60.0 % / 70.0 %; **65.0 %** | "
+        "64.0 % / 68.0 %; **66.0 %** | +1.0 |" in table
+    )
+    assert (
+        "| ECE after temperature | 0.040 / 0.020; **0.030** | 0.010 / 0.030; **0.020** | -0.010 |"
+        in table
+    )
+
+
+def test_welch_t_matches_the_textbook_formula() -> None:
+    first, second = [0.30, 0.38, 0.46, 0.38], [0.42, 0.39, 0.42, 0.39]
+    mean_1, mean_2 = sum(first) / 4, sum(second) / 4
+    var_1 = sum((x - mean_1) ** 2 for x in first) / 3
+    var_2 = sum((x - mean_2) ** 2 for x in second) / 3
+    expected = (mean_2 - mean_1) / math.sqrt(var_1 / 4 + var_2 / 4)
+    assert welch_t(first, second) == pytest.approx(expected)
+    assert welch_t([0.4], second) is None  # one run: no spread to compare against
+    assert welch_t([0.4, 0.4], [0.5, 0.5]) is None
+
+
+def test_one_recipe_has_no_difference_column(tmp_path: Path) -> None:
+    run = _evaluated_run(tmp_path / "a0", 0.60, 0.55, 0.50, 0.04)
+    document = compare({"only": [run]})
+    assert "difference" not in _row(document, "RAVDESS UA, all classes")
+    assert "Welch" not in markdown(document)
+
+
+def test_a_run_dir_not_evaluated_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "trained_only").mkdir()
+    with pytest.raises(SystemExit, match=r"evaluate .*trained_only first"):
+        compare({"base": [tmp_path / "trained_only"]})
+
+
+def test_cli_rejects_a_recipe_without_run_dirs(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["compare-recipes", "--recipe", "base"])
+    with pytest.raises(SystemExit, match="NAME=RUN_DIR"):
+        args.handler(args)
+
+
+def test_cli_prints_the_table_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _evaluated_run(tmp_path / "a0", 0.60, 0.55, 0.50, 0.04)
+    b = _evaluated_run(tmp_path / "b0", 0.64, 0.60, 0.64, 0.01)
+    out = tmp_path / "compare.json"
+    argv = ["compare-recipes", "--recipe", f"base={a}", "--recipe", f"new={b}", "--json", str(out)]
+    args = build_parser().parse_args(argv)
+    args.handler(args)
+    assert "| RAVDESS UA, all classes |" in capsys.readouterr().out
+    assert json.loads(out.read_text())["recipes"] == {"base": [str(a)], "new": [str(b)]}

@@ -1,0 +1,217 @@
+"""``python -m toolkit compare-recipes``: recipes' five-fold figures side by side, over seeds.
+
+Each recipe is given as the evaluated run directories of its training seeds (``toolkit
+evaluate``; the noise rows need it run with noise, ``toolkit seeds`` alone leaves them out).
+Every figure is read from the directories' ``results.json`` (one model variant, int8 by
+default): per recipe the value of each run directory and their mean; with two recipes, the
+difference of the means (second minus first) and Welch's t, so that a difference is read
+against the seed-to-seed spread rather than one run's luck.
+
+UA and accuracy are fractions in ``results.json`` and shown in percent (their differences in
+percentage points); "points below clean" rows are the UA at that condition minus the clean UA of
+the same corpus, in points; ECE and CCC are shown as they are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from scipy import stats
+
+from toolkit.ablation import RESULTS_FILE
+
+CORPUS_NAMES: Mapping[str, str] = {"ravdess": "RAVDESS", "emodb": "EmoDB"}
+NOISE_KINDS: tuple[str, ...] = ("white", "pink", "babble")
+NOISE_SNR_DB = 10
+"""The SNR of the robustness target (no more than 10 points below clean)."""
+
+
+Unit = Literal["%", "points", ""]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row: ``read`` takes a results.json variant block and gives the value (``None`` when
+    the block lacks it). ``unit``: ``%`` for fractions shown in percent, ``points`` for values
+    that already are differences in percentage points, ``""`` for plain numbers."""
+
+    name: str
+    read: Callable[[Mapping[str, Any]], float | None]
+    unit: Unit = "%"
+
+
+def _dig(block: Mapping[str, Any], *keys: str) -> float | None:
+    node: Any = block
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return float(node)
+
+
+def _below_clean(
+    condition: Callable[[Mapping[str, Any]], float | None], corpus: str
+) -> Callable[[Mapping[str, Any]], float | None]:
+    def read(block: Mapping[str, Any]) -> float | None:
+        value = condition(block)
+        clean = _dig(block, "in_corpus", corpus, "all_labels", "ua")
+        return None if value is None or clean is None else 100 * (value - clean)
+
+    return read
+
+
+def _reader(*keys: str) -> Callable[[Mapping[str, Any]], float | None]:
+    return lambda block: _dig(block, *keys)
+
+
+def figures() -> list[Figure]:
+    """The compared rows, in table order."""
+    rows: list[Figure] = []
+    for corpus, name in CORPUS_NAMES.items():
+        rows.append(
+            Figure(f"{name} UA, all classes", _reader("in_corpus", corpus, "all_labels", "ua"))
+        )
+    for corpus, name in CORPUS_NAMES.items():
+        rows.append(
+            Figure(
+                f"{name} UA, 6 shared classes", _reader("in_corpus", corpus, "shared_labels", "ua")
+            )
+        )
+    for direction in ("emodb_to_ravdess", "ravdess_to_emodb"):
+        label = (
+            direction.replace("_to_", " -> ")
+            .replace("emodb", "EmoDB")
+            .replace("ravdess", "RAVDESS")
+        )
+        rows.append(Figure(f"cross-corpus {label} UA", _reader("cross_corpus", direction, "ua")))
+    for corpus, name in CORPUS_NAMES.items():
+        for kind in NOISE_KINDS:
+            condition = _reader("noise_ua", f"{kind}_{NOISE_SNR_DB}dB", corpus)
+            rows.append(
+                Figure(
+                    f"{name} {NOISE_SNR_DB} dB {kind}, points below clean",
+                    _below_clean(condition, corpus),
+                    unit="points",
+                )
+            )
+        rows.append(
+            Figure(
+                f"{name} + 1 s silence each side, points below clean",
+                _below_clean(_reader("padded_ua", corpus), corpus),
+                unit="points",
+            )
+        )
+    rows.append(Figure("ECE after temperature", _reader("calibration", "ece_after"), unit=""))
+    rows.append(Figure("affect CCC (mean of V, A, D)", _reader("affect", "ccc_mean"), unit=""))
+    rows.append(Figure("octant accuracy (head)", _reader("affect", "octant_accuracy_from_head")))
+    return rows
+
+
+def read_variant_block(run_dir: Path, variant: str) -> Mapping[str, Any]:
+    """The ``variant`` block (``fp32``/``int8``) of an evaluated run directory's results."""
+    path = run_dir / RESULTS_FILE
+    if not path.is_file():
+        raise SystemExit(
+            f"{path} is missing: evaluate {run_dir} first (python -m toolkit evaluate)"
+        )
+    block: Mapping[str, Any] = json.loads(path.read_text()).get(variant, {})
+    return block
+
+
+def welch_t(first: Sequence[float], second: Sequence[float]) -> float | None:
+    """Welch's t of ``second`` against ``first``; ``None`` with fewer than two values on a side
+    or no spread at all."""
+    if len(first) < 2 or len(second) < 2:
+        return None
+    if statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0:
+        return None
+    with warnings.catch_warnings():  # near-identical runs: scipy warns, t is still defined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = float(stats.ttest_ind(second, first, equal_var=False).statistic)
+    return None if math.isnan(t) else t
+
+
+def compare(recipes: Mapping[str, Sequence[Path]], variant: str = "int8") -> dict[str, Any]:
+    """Per figure and recipe, the value of every run directory and their mean (``None`` where
+    no directory has it); with exactly two recipes also ``difference`` and ``welch_t``."""
+    blocks = {
+        name: [read_variant_block(d, variant) for d in dirs] for name, dirs in recipes.items()
+    }
+    rows = []
+    for figure in figures():
+        values = {
+            name: [figure.read(b) for b in recipe_blocks] for name, recipe_blocks in blocks.items()
+        }
+        if all(v is None for vs in values.values() for v in vs):
+            continue
+        row: dict[str, Any] = {"figure": figure.name, "unit": figure.unit, "recipes": {}}
+        means: list[float | None] = []
+        measured: list[list[float]] = []
+        for name, recipe_values in values.items():
+            present = [v for v in recipe_values if v is not None]
+            mean = statistics.fmean(present) if present else None
+            row["recipes"][name] = {"values": recipe_values, "mean": mean}
+            means.append(mean)
+            measured.append(present)
+        if len(means) == 2 and means[0] is not None and means[1] is not None:
+            row["difference"] = means[1] - means[0]
+            row["welch_t"] = welch_t(measured[0], measured[1])
+        rows.append(row)
+    return {
+        "variant": variant,
+        "recipes": {name: [str(d) for d in dirs] for name, dirs in recipes.items()},
+        "rows": rows,
+    }
+
+
+def _cell(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "points":
+        return f"{value:+.1f}"
+    return f"{100 * value:.1f} %" if unit == "%" else f"{value:.3f}"
+
+
+def _difference_cell(difference: float | None, unit: str) -> str:
+    if difference is None:
+        return "-"
+    return (
+        f"{difference:+.3f}" if unit == "" else f"{(100 if unit == '%' else 1) * difference:+.1f}"
+    )
+
+
+def markdown(document: Mapping[str, Any]) -> str:
+    """The comparison as a Markdown table: per recipe each run's value and the mean, then the
+    difference of the means (points for percentages) and Welch's t."""
+    names = list(document["recipes"])
+    two = len(names) == 2
+    header = ["figure"] + [f"{n} (runs; mean)" for n in names]
+    if two:
+        header += [f"{names[1]} - {names[0]}", "Welch's t"]
+    lines = [
+        f"Model variant: {document['variant']}. Runs: "
+        + "; ".join(f"{n} = {', '.join(d)}" for n, d in document["recipes"].items()),
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in document["rows"]:
+        unit = str(row["unit"])
+        cells = [str(row["figure"])]
+        for name in names:
+            entry = row["recipes"][name]
+            runs = " / ".join(_cell(v, unit) for v in entry["values"])
+            cells.append(f"{runs}; **{_cell(entry['mean'], unit)}**")
+        if two:
+            cells.append(_difference_cell(row.get("difference"), unit))
+            t = row.get("welch_t")
+            cells.append("-" if t is None else f"{t:+.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
