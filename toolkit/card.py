@@ -7,7 +7,7 @@ shipped ``results.json`` and ``manifest.json`` and compare it with the shipped f
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -460,8 +460,10 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         "- Gender is the only demographic attribute available; age, accent and language "
         "effects are unmeasured.",
         *reproduction_lines(results.get("reproduction")),
+        *silence_limitation_lines(results.get("recipe_comparison")),
         "",
         *seed_spread_lines(results.get("seed_spread")),
+        *recipe_comparison_lines(results.get("recipe_comparison")),
         "## Recipe",
         "",
         "```json",
@@ -567,6 +569,101 @@ def _retrained_environment_text(environment: dict[str, Any] | None) -> str:
         f", retrained with torch {environment['torch']} on {environment['machine']} with "
         f"{environment['cpu_capability']} kernels, {threads} thread{'' if threads == 1 else 's'}"
     )
+
+
+SILENCE_ROW_SUFFIX = " + 1 s silence each side, points below clean"
+"""Row names of ``toolkit compare-recipes`` for the padded condition end with this."""
+
+
+def _comparison_cell(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "points":
+        return f"{value:+.1f}"
+    return f"{100 * value:.1f} %" if unit == "%" else f"{value:.3f}"
+
+
+def _difference_cell(difference: float | None, unit: str) -> str:
+    if difference is None:
+        return "-"
+    if unit == "":
+        return f"{difference:+.3f}"
+    return f"{(100 if unit == '%' else 1) * difference:+.1f}"
+
+
+def recipe_comparison_table(document: Mapping[str, Any]) -> list[str]:
+    """The rows of a ``toolkit compare-recipes`` document as a Markdown table: per recipe each
+    run's value and the mean (bold); with two recipes the difference of the means (points for
+    percentages) and Welch's t."""
+    names = list(document["recipes"])
+    two = len(names) == 2
+    header = ["figure"] + [f"{n} (runs; mean)" for n in names]
+    if two:
+        header += [f"{names[1]} - {names[0]}", "Welch's t"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in document["rows"]:
+        unit = str(row["unit"])
+        cells = [str(row["figure"])]
+        for name in names:
+            entry = row["recipes"][name]
+            runs = " / ".join(_comparison_cell(v, unit) for v in entry["values"])
+            cells.append(f"{runs}; **{_comparison_cell(entry['mean'], unit)}**")
+        if two:
+            cells.append(_difference_cell(row.get("difference"), unit))
+            t = row.get("welch_t")
+            cells.append("-" if t is None else f"{t:+.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def recipe_comparison_lines(document: dict[str, Any] | None) -> list[str]:
+    """The card section of a recorded ``toolkit compare-recipes --record`` (none if never
+    recorded): which runs were compared, on what processors, and the table."""
+    if document is None:
+        return []
+    described = "; ".join(
+        f"{name}: {', '.join(dirs)} ({', '.join(document.get('processors', {}).get(name, []))})"
+        for name, dirs in document["recipes"].items()
+    )
+    return [
+        "## Recipe comparison over training seeds",
+        "",
+        "Five-fold runs of this model's recipe and an alternative, each retrained once per "
+        f"training seed, {document['variant']} graphs (`python -m toolkit compare-recipes "
+        f"--record`; run directories and processors: {described}). They are not the shipped "
+        "runs: they show how far this recipe's figures move from run to run and what the "
+        "alternative trades. Each cell lists every run, then the mean in bold; points below "
+        "clean are the UA at that condition minus the clean UA of the same corpus; + 1 s "
+        "silence each side adds a second of quiet silence before and after every test clip; "
+        "Welch's t compares the two recipes' runs (with two or three runs a side, a rough "
+        "guide only).",
+        "",
+        *recipe_comparison_table(document),
+        "",
+    ]
+
+
+def silence_limitation_lines(document: dict[str, Any] | None) -> list[str]:
+    """A limitation line when the recorded comparison shows this recipe (its first recipe)
+    losing UA to silence around the clip; none otherwise."""
+    if document is None:
+        return []
+    recipe = next(iter(document["recipes"]))
+    losses = {
+        row["figure"].removesuffix(SILENCE_ROW_SUFFIX): row["recipes"][recipe]["mean"]
+        for row in document["rows"]
+        if row["figure"].endswith(SILENCE_ROW_SUFFIX) and row["recipes"][recipe]["mean"] is not None
+    }
+    if not losses or max(-loss for loss in losses.values()) < 1.0:
+        return []
+    parts = [f"{-loss:.1f} points ({corpus})" for corpus, loss in losses.items()]
+    measured = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    return [
+        "- Silence around the utterance costs accuracy: with a second of quiet silence added "
+        f"before and after each test clip, retrained runs of this recipe lose {measured} of UA "
+        'on average ("Recipe comparison over training seeds"). Trim long leading and trailing '
+        "silence before upload."
+    ]
 
 
 def _json(value: Any) -> str:

@@ -71,7 +71,7 @@ def _seeds(args: argparse.Namespace) -> None:
 def _compare_recipes(args: argparse.Namespace) -> None:
     import json
 
-    from toolkit.compare_recipes import compare, markdown
+    from toolkit.compare_recipes import compare, markdown, record_in_model_dir
 
     recipes: dict[str, list[Path]] = {}
     for spec in args.recipe:
@@ -82,6 +82,8 @@ def _compare_recipes(args: argparse.Namespace) -> None:
     document = compare(recipes, args.variant)
     if args.json:
         Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
+    if args.record:
+        record_in_model_dir(Path(args.record), document)
     print(markdown(document), end="")
 
 
@@ -204,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recipes.add_argument("--variant", default="int8", choices=("fp32", "int8"))
     recipes.add_argument("--json", default="", help="also write the figures to this JSON file")
+    recipes.add_argument(
+        "--record",
+        default="",
+        metavar="MODEL_DIR",
+        help="also store the comparison in this model's results.json and card (the first "
+        "recipe should be the model's own)",
+    )
     recipes.set_defaults(handler=_compare_recipes)
     reproduce = commands.add_parser(
         "reproduce", help="compare a retrained run with a shipped model (sha256, every head)"

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from scipy import stats
 
 from toolkit.ablation import RESULTS_FILE
+from toolkit.card import recipe_comparison_table, record_result
 
 CORPUS_NAMES: Mapping[str, str] = {"ravdess": "RAVDESS", "emodb": "EmoDB"}
 NOISE_KINDS: tuple[str, ...] = ("white", "pink", "babble")
@@ -167,51 +168,34 @@ def compare(recipes: Mapping[str, Sequence[Path]], variant: str = "int8") -> dic
     return {
         "variant": variant,
         "recipes": {name: [str(d) for d in dirs] for name, dirs in recipes.items()},
+        "processors": {name: processors_of(dirs) for name, dirs in recipes.items()},
         "rows": rows,
     }
 
 
-def _cell(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "points":
-        return f"{value:+.1f}"
-    return f"{100 * value:.1f} %" if unit == "%" else f"{value:.3f}"
-
-
-def _difference_cell(difference: float | None, unit: str) -> str:
-    if difference is None:
-        return "-"
-    return (
-        f"{difference:+.3f}" if unit == "" else f"{(100 if unit == '%' else 1) * difference:+.1f}"
-    )
-
-
 def markdown(document: Mapping[str, Any]) -> str:
-    """The comparison as a Markdown table: per recipe each run's value and the mean, then the
-    difference of the means (points for percentages) and Welch's t."""
-    names = list(document["recipes"])
-    two = len(names) == 2
-    header = ["figure"] + [f"{n} (runs; mean)" for n in names]
-    if two:
-        header += [f"{names[1]} - {names[0]}", "Welch's t"]
+    """The comparison as Markdown: the runs compared, then the table
+    (:func:`toolkit.card.recipe_comparison_table`)."""
     lines = [
         f"Model variant: {document['variant']}. Runs: "
         + "; ".join(f"{n} = {', '.join(d)}" for n, d in document["recipes"].items()),
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
+        *recipe_comparison_table(document),
     ]
-    for row in document["rows"]:
-        unit = str(row["unit"])
-        cells = [str(row["figure"])]
-        for name in names:
-            entry = row["recipes"][name]
-            runs = " / ".join(_cell(v, unit) for v in entry["values"])
-            cells.append(f"{runs}; **{_cell(entry['mean'], unit)}**")
-        if two:
-            cells.append(_difference_cell(row.get("difference"), unit))
-            t = row.get("welch_t")
-            cells.append("-" if t is None else f"{t:+.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def processors_of(run_dirs: Sequence[Path]) -> list[str]:
+    """The processors the runs were trained on (``<run_dir>/<run>/environment.json``)."""
+    found = {
+        str(json.loads(path.read_text()).get("processor", "unknown"))
+        for run_dir in run_dirs
+        for path in run_dir.glob("*/environment.json")
+    }
+    return sorted(found)
+
+
+def record_in_model_dir(model_dir: Path, document: Mapping[str, Any]) -> Path:
+    """Store ``document`` as ``recipe_comparison`` in the model's ``results.json`` and re-render
+    its card (a section with the table and a limitation line on silence). Returns the card."""
+    return record_result(model_dir, "recipe_comparison", dict(document))

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.inference.manifest import read_manifest
+from toolkit.card import render_card
 from toolkit.cli import build_parser
-from toolkit.compare_recipes import compare, markdown, welch_t
+from toolkit.compare_recipes import compare, markdown, record_in_model_dir, welch_t
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _evaluated_run(
@@ -103,3 +108,40 @@ def test_cli_prints_the_table_and_writes_json(
     args.handler(args)
     assert "| RAVDESS UA, all classes |" in capsys.readouterr().out
     assert json.loads(out.read_text())["recipes"] == {"base": [str(a)], "new": [str(b)]}
+
+
+def _padded_run(run_dir: Path, emodb_ua: float, emodb_padded_ua: float) -> Path:
+    block = {
+        "in_corpus": {"emodb": {"all_labels": {"ua": emodb_ua}}},
+        "padded_ua": {"emodb": emodb_padded_ua},
+    }
+    run_dir.mkdir(parents=True)
+    (run_dir / "results.json").write_text(json.dumps({"int8": block}))
+    (run_dir / "fold0").mkdir()
+    (run_dir / "fold0" / "environment.json").write_text(json.dumps({"processor": "AMD EPYC"}))
+    return run_dir
+
+
+def test_record_puts_the_comparison_and_the_silence_limitation_in_the_card(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(REPO / "models" / "ser-whisper-l2-int8" / "0.2.0", model_dir)
+    default = [_padded_run(tmp_path / f"d{s}", 0.74, 0.59 + s / 100) for s in (0, 1)]
+    other = [_padded_run(tmp_path / f"o{s}", 0.72, 0.65) for s in (0, 1)]
+    document = compare({"default": default, "silence": other})
+    assert document["processors"] == {"default": ["AMD EPYC"], "silence": ["AMD EPYC"]}
+    card = record_in_model_dir(model_dir, document).read_text()
+    assert "## Recipe comparison over training seeds" in card
+    assert "| EmoDB UA, all classes | 74.0 % / 74.0 %; **74.0 %** |" in card
+    assert "retrained runs of this recipe lose 14.5 points (EmoDB) of UA" in card
+    results = json.loads((model_dir / "results.json").read_text())
+    assert results["recipe_comparison"]["recipes"]["default"] == [str(d) for d in default]
+    assert render_card(read_manifest(model_dir), results) == card
+
+
+def test_no_silence_line_when_the_recipe_does_not_lose_to_silence(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(REPO / "models" / "ser-whisper-l2-int8" / "0.2.0", model_dir)
+    robust = [_padded_run(tmp_path / "r0", 0.74, 0.745)]
+    card = record_in_model_dir(model_dir, compare({"default": robust})).read_text()
+    assert "## Recipe comparison over training seeds" in card
+    assert "Silence around the utterance costs accuracy" not in card
