@@ -145,3 +145,22 @@ def test_no_silence_line_when_the_recipe_does_not_lose_to_silence(tmp_path: Path
     card = record_in_model_dir(model_dir, compare({"default": robust})).read_text()
     assert "## Recipe comparison over training seeds" in card
     assert "Silence around the utterance costs accuracy" not in card
+
+
+def test_card_names_noise_conditions_where_a_retrained_run_missed_the_limit(
+    tmp_path: Path,
+) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(REPO / "models" / "ser-whisper-l2-int8" / "0.2.0", model_dir)
+    runs = [
+        _evaluated_run(tmp_path / "a0", 0.70, 0.58, 0.70, 0.03),  # 12 points below clean
+        _evaluated_run(tmp_path / "a1", 0.70, 0.62, 0.70, 0.03),
+    ]
+    card = record_in_model_dir(model_dir, compare({"default": runs})).read_text()
+    assert (
+        "fall more than 10 points below clean at: RAVDESS 10 dB white (-12.0 / -8.0; mean -10.0)"
+        in card
+    )
+    within = [_evaluated_run(tmp_path / "b0", 0.70, 0.65, 0.70, 0.03)]
+    card = record_in_model_dir(model_dir, compare({"default": within})).read_text()
+    assert "fall more than 10 points below clean" not in card
