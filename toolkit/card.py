@@ -572,10 +572,6 @@ def _retrained_environment_text(environment: dict[str, Any] | None) -> str:
     )
 
 
-SILENCE_ROW_SUFFIX = " + 1 s silence each side, points below clean"
-"""Row names of ``toolkit compare-recipes`` for the padded condition end with this."""
-
-
 def _comparison_cell(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
@@ -651,9 +647,9 @@ def silence_limitation_lines(document: dict[str, Any] | None) -> list[str]:
         return []
     recipe = next(iter(document["recipes"]))
     losses = {
-        row["figure"].removesuffix(SILENCE_ROW_SUFFIX): row["recipes"][recipe]["mean"]
+        row["corpus"]: row["recipes"][recipe]["mean"]
         for row in document["rows"]
-        if row["figure"].endswith(SILENCE_ROW_SUFFIX) and row["recipes"][recipe]["mean"] is not None
+        if row.get("kind") == "silence" and row["recipes"][recipe]["mean"] is not None
     }
     if not losses or max(-loss for loss in losses.values()) < 1.0:
         return []
@@ -667,7 +663,6 @@ def silence_limitation_lines(document: dict[str, Any] | None) -> list[str]:
     ]
 
 
-NOISE_ROW_MARK = " dB "
 NOISE_LIMIT_POINTS = 10.0
 """The noise-robustness target: at 10 dB SNR no more than 10 points of UA below clean."""
 
@@ -680,13 +675,13 @@ def noise_limit_lines(document: dict[str, Any] | None) -> list[str]:
     recipe = next(iter(document["recipes"]))
     missed = []
     for row in document["rows"]:
-        if NOISE_ROW_MARK not in row["figure"] or row["unit"] != "points":
+        if row.get("kind") != "noise":
             continue
         values = [v for v in row["recipes"][recipe]["values"] if v is not None]
         if any(v < -NOISE_LIMIT_POINTS for v in values):
             runs = " / ".join(f"{v:+.1f}" for v in values)
-            condition = row["figure"].removesuffix(", points below clean")
-            missed.append(f"{condition} ({runs}; mean {row['recipes'][recipe]['mean']:+.1f})")
+            mean = row["recipes"][recipe]["mean"]
+            missed.append(f"{row['corpus']} {row['condition']} ({runs}; mean {mean:+.1f})")
     if not missed:
         return []
     return [

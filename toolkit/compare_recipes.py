@@ -35,17 +35,24 @@ NOISE_SNR_DB = 10
 
 
 Unit = Literal["%", "points", ""]
+Kind = Literal["accuracy", "noise", "silence", "other"]
 
 
 @dataclass(frozen=True)
 class Figure:
     """One row: ``read`` takes a results.json variant block and gives the value (``None`` when
     the block lacks it). ``unit``: ``%`` for fractions shown in percent, ``points`` for values
-    that already are differences in percentage points, ``""`` for plain numbers."""
+    that already are differences in percentage points, ``""`` for plain numbers. ``kind``,
+    ``corpus`` and ``condition`` say what a row measures (``noise``: a 10 dB condition,
+    ``silence``: the padded one), so that readers such as the card's limitation lines need not
+    parse ``name``."""
 
     name: str
     read: Callable[[Mapping[str, Any]], float | None]
     unit: Unit = "%"
+    kind: Kind = "accuracy"
+    corpus: str | None = None
+    condition: str | None = None
 
 
 def _dig(block: Mapping[str, Any], *keys: str) -> float | None:
@@ -93,13 +100,17 @@ def figures() -> list[Figure]:
         )
         rows.append(Figure(f"cross-corpus {label} UA", _reader("cross_corpus", direction, "ua")))
     for corpus, name in CORPUS_NAMES.items():
-        for kind in NOISE_KINDS:
-            condition = _reader("noise_ua", f"{kind}_{NOISE_SNR_DB}dB", corpus)
+        for noise in NOISE_KINDS:
+            condition = f"{NOISE_SNR_DB} dB {noise}"
+            noisy = _reader("noise_ua", f"{noise}_{NOISE_SNR_DB}dB", corpus)
             rows.append(
                 Figure(
-                    f"{name} {NOISE_SNR_DB} dB {kind}, points below clean",
-                    _below_clean(condition, corpus),
+                    f"{name} {condition}, points below clean",
+                    _below_clean(noisy, corpus),
                     unit="points",
+                    kind="noise",
+                    corpus=name,
+                    condition=condition,
                 )
             )
         rows.append(
@@ -107,11 +118,17 @@ def figures() -> list[Figure]:
                 f"{name} + 1 s silence each side, points below clean",
                 _below_clean(_reader("padded_ua", corpus), corpus),
                 unit="points",
+                kind="silence",
+                corpus=name,
+                condition="1 s silence each side",
             )
         )
-    rows.append(Figure("ECE after temperature", _reader("calibration", "ece_after"), unit=""))
-    rows.append(Figure("affect CCC (mean of V, A, D)", _reader("affect", "ccc_mean"), unit=""))
-    rows.append(Figure("octant accuracy (head)", _reader("affect", "octant_accuracy_from_head")))
+    calibration = _reader("calibration", "ece_after")
+    rows.append(Figure("ECE after temperature", calibration, unit="", kind="other"))
+    ccc = _reader("affect", "ccc_mean")
+    rows.append(Figure("affect CCC (mean of V, A, D)", ccc, unit="", kind="other"))
+    octant = _reader("affect", "octant_accuracy_from_head")
+    rows.append(Figure("octant accuracy (head)", octant, kind="other"))
     return rows
 
 
@@ -152,7 +169,14 @@ def compare(recipes: Mapping[str, Sequence[Path]], variant: str = "int8") -> dic
         }
         if all(v is None for vs in values.values() for v in vs):
             continue
-        row: dict[str, Any] = {"figure": figure.name, "unit": figure.unit, "recipes": {}}
+        row: dict[str, Any] = {
+            "figure": figure.name,
+            "unit": figure.unit,
+            "kind": figure.kind,
+            "corpus": figure.corpus,
+            "condition": figure.condition,
+            "recipes": {},
+        }
         means: list[float | None] = []
         measured: list[list[float]] = []
         for name, recipe_values in values.items():
