@@ -109,6 +109,7 @@ def _analyse_in_slot(
         windowing.hop_s,
         windowing.min_duration_s,
         crop_to_speech=windowing.crop_to_speech,
+        crop_margin_s=windowing.crop_margin_s,
     )
     with timer.stage("inference"):
         values = _run_segments(slot, model, signal, segments)

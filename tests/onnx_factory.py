@@ -46,6 +46,7 @@ class TinyModelSpec:
     hop_s: float = 2.0
     min_duration_s: float = 0.3
     crop_to_speech: bool = False
+    crop_margin_s: float = 0.1
     with_optional_heads: bool = True
     ensemble_members: int = 0
     categorical_width: int | None = None
@@ -91,6 +92,7 @@ def _manifest(spec: TinyModelSpec, sha256: str) -> Manifest:
             hop_s=spec.hop_s,
             min_duration_s=spec.min_duration_s,
             crop_to_speech=spec.crop_to_speech,
+            crop_margin_s=spec.crop_margin_s,
         ),
         uncertainty=Uncertainty(
             measure="ensemble_mutual_information" if spec.ensemble_members else "entropy",

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from service.inference.manifest import Manifest, read_manifest
+from service.inference.manifest import Manifest, Windowing, read_manifest
 
 CARD_FILE = "MODEL_CARD.md"
 
@@ -228,7 +228,7 @@ def cross_corpus_section(cross: dict[str, dict[str, Any]]) -> list[str]:
     return ["## Cross-corpus (6 shared labels)", "", *table(header, rows), ""]
 
 
-def padding_section(block: dict[str, Any], crop_to_speech: bool) -> list[str]:
+def padding_section(block: dict[str, Any], windowing: Windowing) -> list[str]:
     """In-corpus UA with and without a second of quiet silence around every test clip."""
     clean = block["in_corpus"]
     corpora = sorted(block["padded_ua"])
@@ -237,9 +237,11 @@ def padding_section(block: dict[str, Any], crop_to_speech: bool) -> list[str]:
         ["1 s of silence added on both sides", *[pct(block["padded_ua"][c]) for c in corpora]],
     ]
     served = (
-        "The service cuts the recording to its speech for this model (manifest "
-        "`windowing.crop_to_speech`), as the model was trained."
-        if crop_to_speech
+        "The service cuts a short recording to its speech for this model, keeping "
+        f"{windowing.crop_margin_s:.2f} s of silence on each side (manifest "
+        "`windowing.crop_to_speech`, `windowing.crop_margin_s`), as the figures above were "
+        "measured."
+        if windowing.crop_to_speech
         else "This model analyses a short recording whole, silence included."
     )
     return [
@@ -403,7 +405,7 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
     if "noise_ua" in block:
         lines += noise_section(block["noise_ua"])
     if "padded_ua" in block:
-        lines += padding_section(block, manifest.windowing.crop_to_speech)
+        lines += padding_section(block, manifest.windowing)
     if "in_corpus" in block:
         lines += fairness_section(block["in_corpus"])
     if "calibration" in block:
@@ -591,12 +593,13 @@ def _difference_cell(difference: float | None, unit: str) -> str:
 def recipe_comparison_table(document: Mapping[str, Any]) -> list[str]:
     """The rows of a ``toolkit compare-recipes`` document as a Markdown table: per recipe each
     run's value and the mean (bold); with two recipes the difference of the means (points for
-    percentages) and Welch's t."""
+    percentages) and Welch's t (paired t when the runs were paired)."""
     names = list(document["recipes"])
     two = len(names) == 2
+    paired = bool(document.get("paired"))
     header = ["figure"] + [f"{n} (runs; mean)" for n in names]
     if two:
-        header += [f"{names[1]} - {names[0]}", "Welch's t"]
+        header += [f"{names[1]} - {names[0]}", "paired t" if paired else "Welch's t"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in document["rows"]:
         unit = str(row["unit"])
@@ -607,7 +610,7 @@ def recipe_comparison_table(document: Mapping[str, Any]) -> list[str]:
             cells.append(f"{runs}; **{_comparison_cell(entry['mean'], unit)}**")
         if two:
             cells.append(_difference_cell(row.get("difference"), unit))
-            t = row.get("welch_t")
+            t = row.get("paired_t" if paired else "welch_t")
             cells.append("-" if t is None else f"{t:+.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -632,8 +635,13 @@ def recipe_comparison_lines(document: dict[str, Any] | None) -> list[str]:
         "alternative trades. Each cell lists every run, then the mean in bold; points below "
         "clean are the UA at that condition minus the clean UA of the same corpus; + 1 s "
         "silence each side adds a second of quiet silence before and after every test clip; "
-        "Welch's t compares the two recipes' runs (with two or three runs a side, a rough "
-        "guide only).",
+        + (
+            "the paired t compares run i of one recipe with run i of the other, which share "
+            "their trained weights (with two or three pairs, a rough guide only)."
+            if document.get("paired")
+            else "Welch's t compares the two recipes' runs (with two or three runs a side, a "
+            "rough guide only)."
+        ),
         "",
         *recipe_comparison_table(document),
         "",

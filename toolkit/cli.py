@@ -79,7 +79,7 @@ def _compare_recipes(args: argparse.Namespace) -> None:
         if not name or not dirs:
             raise SystemExit(f"--recipe {spec!r}: give NAME=RUN_DIR[,RUN_DIR...]")
         recipes[name] = [Path(d) for d in dirs.split(",") if d]
-    document = compare(recipes, args.variant)
+    document = compare(recipes, args.variant, args.paired)
     if args.json:
         Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
     if args.record:
@@ -205,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a recipe and its evaluated run dirs, one per training seed; repeat per recipe",
     )
     recipes.add_argument("--variant", default="int8", choices=("fp32", "int8"))
+    recipes.add_argument(
+        "--paired",
+        action="store_true",
+        help="run dir i of both recipes holds the same trained weights (a recipe that differs "
+        "only in how it is served): paired t instead of Welch's t",
+    )
     recipes.add_argument("--json", default="", help="also write the figures to this JSON file")
     recipes.add_argument(
         "--record",

@@ -156,9 +156,32 @@ def welch_t(first: Sequence[float], second: Sequence[float]) -> float | None:
     return None if math.isnan(t) else t
 
 
-def compare(recipes: Mapping[str, Sequence[Path]], variant: str = "int8") -> dict[str, Any]:
+def paired_t(first: Sequence[float | None], second: Sequence[float | None]) -> float | None:
+    """Paired t of ``second`` against ``first`` (run ``i`` of one against run ``i`` of the
+    other; pairs with a missing side are left out); ``None`` with fewer than two pairs or
+    differences that do not vary."""
+    differences = [
+        b - a for a, b in zip(first, second, strict=True) if a is not None and b is not None
+    ]
+    if len(differences) < 2 or all(math.isclose(d, differences[0]) for d in differences):
+        return None  # float noise in equal differences would give a meaningless huge t
+    spread = statistics.stdev(differences) / math.sqrt(len(differences))
+    return statistics.fmean(differences) / spread
+
+
+def compare(
+    recipes: Mapping[str, Sequence[Path]], variant: str = "int8", paired: bool = False
+) -> dict[str, Any]:
     """Per figure and recipe, the value of every run directory and their mean (``None`` where
-    no directory has it); with exactly two recipes also ``difference`` and ``welch_t``."""
+    no directory has it); with exactly two recipes also ``difference`` and ``welch_t``, or
+    with ``paired`` (run ``i`` of both recipes holds the same trained weights, served or
+    evaluated differently) ``paired_t`` instead.
+
+    Raises:
+        SystemExit: ``paired`` without exactly two recipes of as many runs each.
+    """
+    if paired and (len(recipes) != 2 or len({len(d) for d in recipes.values()}) != 1):
+        raise SystemExit("--paired needs exactly two recipes with as many run dirs each")
     blocks = {
         name: [read_variant_block(d, variant) for d in dirs] for name, dirs in recipes.items()
     }
@@ -187,10 +210,15 @@ def compare(recipes: Mapping[str, Sequence[Path]], variant: str = "int8") -> dic
             measured.append(present)
         if len(means) == 2 and means[0] is not None and means[1] is not None:
             row["difference"] = means[1] - means[0]
-            row["welch_t"] = welch_t(measured[0], measured[1])
+            if paired:
+                first, second = values.values()
+                row["paired_t"] = paired_t(first, second)
+            else:
+                row["welch_t"] = welch_t(measured[0], measured[1])
         rows.append(row)
     return {
         "variant": variant,
+        "paired": paired,
         "recipes": {name: [str(d) for d in dirs] for name, dirs in recipes.items()},
         "processors": {name: processors_of(dirs) for name, dirs in recipes.items()},
         "rows": rows,

@@ -25,10 +25,11 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
+from service.audio.segment import SPEECH_PAD_S
 from service.labels import AFFECT_DIMENSIONS, CANONICAL_LABELS
 from toolkit.augment.noise import add_noise, babble_noise, pink_noise, white_noise
 from toolkit.data.affect_norms import Affect, neutral_point
-from toolkit.data.speech_crop import served_waveforms
+from toolkit.data.speech_crop import served_waveforms, silence_margin_s
 from toolkit.export import (
     export_onnx,
     int8_method_of,
@@ -39,6 +40,7 @@ from toolkit.export import (
 )
 from toolkit.metrics import affect as affect_metrics
 from toolkit.metrics import calibration, classification, ldl
+from toolkit.train.config import DataConfig
 from toolkit.train.dataset import ClipSet, octant_targets
 from toolkit.train.experiment import (
     SAMPLING_RATE_HZ,
@@ -134,17 +136,31 @@ def padded_waveforms(clips: ClipSet, sampling_rate_hz: int = SAMPLING_RATE_HZ) -
     return padded
 
 
-def calibration_clips(train: ClipSet, seed: int = 0, speech_crop: bool = False) -> list[np.ndarray]:
+def calibration_clips(
+    train: ClipSet, seed: int = 0, crop_margin_s: float | None = None
+) -> list[np.ndarray]:
     """``CALIBRATION_CLIPS`` random training clips (int8 calibration; never test speakers),
-    as served."""
+    as served (cropped with ``crop_margin_s`` unless ``None``)."""
     rng = np.random.default_rng(seed)
     count = min(CALIBRATION_CLIPS, len(train))
     chosen = [train.waveforms[int(i)] for i in rng.choice(len(train), count, replace=False)]
-    return served_waveforms(chosen, SAMPLING_RATE_HZ, speech_crop)
+    return served_waveforms(chosen, SAMPLING_RATE_HZ, crop_margin_s)
+
+
+def served_crop_margin_s(data: DataConfig, train: ClipSet) -> float | None:
+    """Seconds of silence the run's served inputs keep around their speech: ``None`` (no
+    crop), the service's padding for ``speech_crop`` recipes, or for
+    ``serve_crop_to_training_silence`` the mean margin of the run's own training clips (never
+    its validation or test speakers)."""
+    if data.speech_crop:
+        return SPEECH_PAD_S
+    if data.serve_crop_to_training_silence:
+        return round(silence_margin_s(train.waveforms, SAMPLING_RATE_HZ), 3)
+    return None
 
 
 def ensure_onnx(
-    run_dir: Path, train: ClipSet, int8_method: str, speech_crop: bool = False
+    run_dir: Path, train: ClipSet, int8_method: str, crop_margin_s: float | None = None
 ) -> dict[str, Path]:
     """Export ``model.onnx`` and ``model.int8.onnx`` of a run if missing or stale.
 
@@ -166,7 +182,9 @@ def ensure_onnx(
     if "int8" not in stale and int8_method_of(paths["int8"]) != int8_method:
         stale.add("int8")
     if "int8" in stale:
-        clips = calibration_clips(train, speech_crop=speech_crop) if int8_method == "static" else []
+        clips = (
+            calibration_clips(train, crop_margin_s=crop_margin_s) if int8_method == "static" else []
+        )
         quantise_int8(paths["fp32"], paths["int8"], clips, int8_method)
     drop_cached_predictions(run_dir / PREDICTIONS_FILE, stale)
     return paths
@@ -193,12 +211,12 @@ def run_predictions(
     pool: ClipSet,
     noise: bool,
     cache: Path,
-    speech_crop: bool = False,
+    crop_margin_s: float | None = None,
 ) -> dict[str, Predictions]:
     """Predictions keyed ``<variant>/<split>/<condition>``; cached in ``cache`` (npz).
 
-    With ``speech_crop`` each input (clean or with noise added to the whole recording) is cut
-    to its detected speech first, as the service does for such a model.
+    With a ``crop_margin_s`` each input (clean or with noise added to the whole recording) is
+    cut to its detected speech with that margin first, as the service does for such a model.
     """
     stored: dict[str, np.ndarray] = dict(np.load(cache)) if cache.is_file() else {}
     results: dict[str, Predictions] = {}
@@ -216,7 +234,7 @@ def run_predictions(
                     )
         for key, waveforms in jobs:
             if f"{key}|logits" not in stored and (key.find("/test/") < 0 or len(run.test)):
-                inputs = served_waveforms(waveforms(), SAMPLING_RATE_HZ, speech_crop)
+                inputs = served_waveforms(waveforms(), SAMPLING_RATE_HZ, crop_margin_s)
                 for name, value in predict_onnx(path, inputs).items():
                     stored[f"{key}|{name}"] = value
             results[key] = {k.split("|")[1]: v for k, v in stored.items() if k.split("|")[0] == key}
@@ -639,6 +657,7 @@ def evaluate(
     per_run: dict[str, dict[str, Predictions]] = {}
     data: dict[str, RunData] = {}
     validation: dict[str, RunCalibration] = {}
+    margins_s: dict[str, float | None] = {}
     for name in chosen:
         spec = plan[name]
         log(f"evaluating {name}")
@@ -648,8 +667,9 @@ def evaluate(
             select(clips, spec.validation_speakers),
             select(clips, spec.test_speakers),
         )
+        margins_s[name] = served_crop_margin_s(config.data, data[name].train)
         paths = ensure_onnx(
-            run_dir / name, data[name].train, config.export.int8_method, config.data.speech_crop
+            run_dir / name, data[name].train, config.export.int8_method, margins_s[name]
         )
         with_noise = noise and name.startswith("fold")  # noise figures come from the folds
         per_run[name] = run_predictions(
@@ -658,7 +678,7 @@ def evaluate(
             clips,
             with_noise,
             run_dir / name / PREDICTIONS_FILE,
-            config.data.speech_crop,
+            margins_s[name],
         )
         validation[name] = fit_run_calibration(
             data[name].validation, per_run[name]["fp32/validation/clean"]
@@ -675,6 +695,7 @@ def evaluate(
         "runs_evaluated": chosen,
         "labels_by_corpus": labels_by_corpus,
         "calibration_per_run": {n: vars(c) for n, c in calibrations.items()},
+        "crop_margin_s_per_run": margins_s,
     }
     if out_of_fold:
         results["validation_calibration_per_run"] = {n: vars(c) for n, c in validation.items()}

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from service.audio.segment import SPEECH_PAD_S
 from service.explain.references import NormTable
 from service.inference.manifest import (
     AffectHead,
@@ -37,6 +38,7 @@ from toolkit.data.affect_norms import neutral_point
 from toolkit.evaluate import MODEL_FILES
 from toolkit.export import check_parity, parity, sha256_of
 from toolkit.numerics import ENVIRONMENT_FILE
+from toolkit.train.config import TrainConfig
 from toolkit.train.dataset import read_waveform
 from toolkit.train.experiment import (
     FOLDS_FILE,
@@ -84,6 +86,18 @@ def parity_clips(corpora: list[str]) -> list[np.ndarray]:
     return clips
 
 
+def recorded_crop_margin_s(
+    results: dict[str, Any], run_name: str, config: TrainConfig
+) -> float | None:
+    """The crop margin ``toolkit evaluate`` served the run with (``results.json``); results
+    written before margins were recorded: the service's padding for ``speech_crop`` recipes."""
+    recorded = results.get("crop_margin_s_per_run", {})
+    if run_name in recorded:
+        margin_s = recorded[run_name]
+        return None if margin_s is None else float(margin_s)
+    return SPEECH_PAD_S if config.data.speech_crop else None
+
+
 def build_manifest(
     name: str,
     version: str,
@@ -95,11 +109,12 @@ def build_manifest(
     cue_norms: NormTable | None = None,
     licence: str = LICENCE,
     max_input_s: float | None = None,
-    crop_to_speech: bool = False,
+    crop_margin_s: float | None = None,
 ) -> Manifest:
     """The manifest of one packaged model (labels: the 9 canonical ones; ``cue_norms`` from
     the neutral clips of the run's training speakers; none for timing-only models;
-    ``crop_to_speech``: the recipe's ``data.speech_crop``)."""
+    ``crop_margin_s``: the silence the service keeps around the speech when the recipe crops,
+    ``None`` when it does not: ``toolkit.evaluate.served_crop_margin_s``)."""
     valence, arousal, dominance = neutral_point()
     return Manifest(
         name=name,
@@ -125,7 +140,8 @@ def build_manifest(
             hop_s=HOP_S,
             min_duration_s=MIN_DURATION_S,
             max_input_s=max_input_s,
-            crop_to_speech=crop_to_speech,
+            crop_to_speech=crop_margin_s is not None,
+            crop_margin_s=SPEECH_PAD_S if crop_margin_s is None else crop_margin_s,
         ),
         neutral_point=NeutralPoint(valence=valence, arousal=arousal, dominance=dominance),
         uncertainty=Uncertainty(
@@ -229,7 +245,7 @@ def package(
             cue_norms,
             LICENCE + ("" if config.model.backbone == "compact" else WHISPER_WEIGHTS_LICENCE),
             None if config.model.backbone == "compact" else WHISPER_MAX_INPUT_S,
-            config.data.speech_crop,
+            recorded_crop_margin_s(results, run_name, config),
         )
         write_manifest(manifest, out_dir)
         shutil.copyfile(run_dir / FOLDS_FILE, out_dir / "folds.json")

@@ -64,11 +64,13 @@ def run_calibration_clips(run_dir: Path, run_name: str, config: TrainConfig) -> 
     """The int8 calibration clips ``toolkit evaluate`` used for this run (same loading, same
     training speakers, same random draw)."""
     from toolkit.data.affect_norms import neutral_point
-    from toolkit.evaluate import calibration_clips
+    from toolkit.evaluate import calibration_clips, served_crop_margin_s
     from toolkit.train.experiment import load_utterances, read_plan, recipe_clips, select
 
-    clips = recipe_clips(config, load_utterances(config.data.corpora), neutral_point())
-    return calibration_clips(select(clips, read_plan(run_dir)[run_name].train_speakers))
+    utterances = load_utterances(config.data.corpora)
+    clips = recipe_clips(config, utterances, neutral_point(), speech_crop=False)
+    train = select(clips, read_plan(run_dir)[run_name].train_speakers)
+    return calibration_clips(train, crop_margin_s=served_crop_margin_s(config.data, train))
 
 
 def retrained_graph(

@@ -59,19 +59,23 @@ def plan_segments(
     pad_s: float = SPEECH_PAD_S,
     merge_gap_s: float = SPAN_MERGE_GAP_S,
     crop_to_speech: bool = False,
+    crop_margin_s: float = SPEECH_PAD_S,
 ) -> tuple[Segment, ...]:
     """Segments (sorted, within ``[0, duration_s]``, each at most ``window_s`` long).
 
     ``crop_to_speech``: speech that fits one window is one segment from its first to its last
-    region (:func:`speech_extent`, widened to ``min_segment_s`` if shorter) instead of the
-    whole recording; without speech the whole recording is still analysed.
+    region (:func:`speech_extent` with ``crop_margin_s`` of silence kept on each side,
+    widened to ``min_segment_s`` if shorter) instead of the whole recording; without speech
+    the whole recording is still analysed.
 
     Raises:
         ValueError: negative duration, non-positive window or hop, or ``hop_s > window_s``
             (windows would leave gaps).
     """
     _check_windowing(duration_s, window_s, hop_s, min_segment_s)
-    extent = speech_extent(duration_s, speech_regions, pad_s=pad_s) if crop_to_speech else None
+    extent = (
+        speech_extent(duration_s, speech_regions, pad_s=crop_margin_s) if crop_to_speech else None
+    )
     if extent is not None and extent.duration_s <= window_s + _EPSILON_S:
         return (_widened(extent, min_segment_s, duration_s),)
     if duration_s <= window_s:

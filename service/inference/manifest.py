@@ -13,11 +13,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from service.audio.segment import SPEECH_PAD_S
 from service.errors import ModelLoadError
 from service.labels import AFFECT_DIMENSIONS, CANONICAL_LABELS, OCTANTS
 
 MANIFEST_FILE_NAME = "manifest.json"
 SHA256_HEX_LENGTH = 64
+MAX_CROP_MARGIN_S = 5.0
+"""Largest ``windowing.crop_margin_s`` a manifest may ask for (RAVDESS clips have about 1 s
+of silence on each side; a margin beyond a few seconds no longer crops anything)."""
 
 
 class _Frozen(BaseModel):
@@ -135,9 +139,13 @@ class Windowing(_Frozen):
     max_input_s: Annotated[float, Field(gt=0.0)] | None = None
     """Longest input the graph accepts (a Whisper encoder: 30 s); ``None``: any length."""
     crop_to_speech: bool = False
-    """The model was trained on clips cut from their first to their last detected speech
-    (``[data] speech_crop`` of its recipe): the service then drops leading and trailing
-    silence of a recording too, instead of analysing a short recording whole."""
+    """The service drops leading and trailing silence of a recording that fits one window
+    instead of analysing it whole: the model was trained on clips cut to their speech
+    (``[data] speech_crop`` of its recipe) or is served cut to the silence its training clips
+    had (``[data] serve_crop_to_training_silence``)."""
+    crop_margin_s: Annotated[float, Field(ge=0.0, le=MAX_CROP_MARGIN_S)] = SPEECH_PAD_S
+    """Seconds of silence kept before the first and after the last speech when
+    ``crop_to_speech``."""
 
     @model_validator(mode="after")
     def _hop_within_window(self) -> Windowing:

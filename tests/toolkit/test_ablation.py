@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.ablation import Variant, ablate, backbone_description, read_spec, variant_config
-from toolkit.train.config import TrainConfig, load_config
+from toolkit.train.config import DataConfig, TrainConfig, load_config
 
 SPEC = Path(__file__).resolve().parents[2] / "toolkit" / "configs" / "ablations.toml"
 
@@ -144,3 +144,16 @@ def test_the_silence_experiment_differs_from_the_default_recipe_only_in_silence(
     silence = load_config(SPEC.with_name("whisper_l2_noisy_silence.toml"))
     assert (default.augment.silence_probability, silence.augment.silence_probability) == (0, 0.5)
     assert replace(silence, augment=default.augment) == default
+
+
+def test_the_served_crop_experiment_differs_from_the_default_recipe_only_when_served() -> None:
+    """docs/training.md, "Cutting silence at test time": the same training, served cropped."""
+    default = load_config(SPEC.with_name("whisper_l2_noisy.toml"))
+    served = load_config(SPEC.with_name("whisper_l2_noisy_servecrop.toml"))
+    assert served.data.serve_crop_to_training_silence and not served.data.speech_crop
+    assert replace(served, data=default.data) == default
+
+
+def test_cropping_in_training_and_only_when_served_exclude_each_other() -> None:
+    with pytest.raises(ValueError, match="exclude each other"):
+        DataConfig(speech_crop=True, serve_crop_to_training_silence=True)

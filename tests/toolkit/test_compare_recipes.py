@@ -14,7 +14,7 @@ import pytest
 from service.inference.manifest import read_manifest
 from toolkit.card import render_card
 from toolkit.cli import build_parser
-from toolkit.compare_recipes import compare, markdown, record_in_model_dir, welch_t
+from toolkit.compare_recipes import compare, markdown, paired_t, record_in_model_dir, welch_t
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,6 +76,30 @@ def test_welch_t_matches_the_textbook_formula() -> None:
     assert welch_t(first, second) == pytest.approx(expected)
     assert welch_t([0.4], second) is None  # one run: no spread to compare against
     assert welch_t([0.4, 0.4], [0.5, 0.5]) is None
+
+
+def test_paired_t_compares_run_with_run() -> None:
+    first, second = [0.30, 0.38, 0.46, None], [0.33, 0.40, 0.50, 0.90]
+    differences = [0.03, 0.02, 0.04]  # the pair with a missing side is left out
+    mean = sum(differences) / 3
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / 2)
+    assert paired_t(first, second) == pytest.approx(mean / (sd / math.sqrt(3)))
+    assert paired_t([0.3, 0.4], [0.4, 0.5]) is None  # the same difference twice: no spread
+
+
+def test_paired_comparison_reports_the_paired_t(tmp_path: Path) -> None:
+    a = [_evaluated_run(tmp_path / f"a{i}", ua, 0.5, 0.4, 0.04) for i, ua in enumerate((0.6, 0.7))]
+    b = [
+        _evaluated_run(tmp_path / f"b{i}", ua, 0.5, 0.6, 0.04) for i, ua in enumerate((0.62, 0.73))
+    ]
+    document = compare({"whole": a, "cropped": b}, paired=True)
+    clean = _row(document, "RAVDESS UA, all classes")
+    assert "welch_t" not in clean
+    assert clean["paired_t"] == pytest.approx(paired_t([0.6, 0.7], [0.62, 0.73]))
+    table = markdown(document)
+    assert "paired t" in table and "Welch" not in table
+    with pytest.raises(SystemExit, match="as many run dirs"):
+        compare({"whole": a, "cropped": b[:1]}, paired=True)
 
 
 def test_one_recipe_has_no_difference_column(tmp_path: Path) -> None:

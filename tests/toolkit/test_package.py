@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.package import model_description
+from service.audio.segment import SPEECH_PAD_S
+from toolkit.package import model_description, recorded_crop_margin_s
 from toolkit.train.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
@@ -33,3 +34,21 @@ def test_the_description_names_the_backbone_and_what_of_it_was_trained(
     assert expected in description
     assert description.endswith("run 'final' of example.")
     assert ("Frozen" in description) == (recipe == "whisper_frozen.toml")
+
+
+@pytest.mark.parametrize(
+    ("recipe", "recorded", "expected_s"),
+    [
+        ("whisper_l2_noisy.toml", {"final": None}, None),
+        ("whisper_l2_noisy_servecrop.toml", {"final": 0.637}, 0.637),
+        ("whisper_l2_noisy_crop.toml", {"final": 0.1}, 0.1),
+        ("whisper_l2_noisy_crop.toml", None, SPEECH_PAD_S),  # results from before the record
+        ("whisper_l2_noisy.toml", None, None),
+    ],
+)
+def test_the_manifest_crops_with_the_margin_evaluation_served(
+    recipe: str, recorded: dict[str, float | None] | None, expected_s: float | None
+) -> None:
+    results = {} if recorded is None else {"crop_margin_s_per_run": recorded}
+    config = load_config(CONFIGS / recipe)
+    assert recorded_crop_margin_s(results, "final", config) == expected_s

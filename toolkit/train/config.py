@@ -15,14 +15,27 @@ from toolkit.train.augment import AugmentConfig
 @dataclass(frozen=True)
 class DataConfig:
     """``[data]``: which corpora, longest clip used for training (seconds), how many
-    versions of each training clip (1 clean + augmented) a frozen backbone caches, and whether
-    clips are cut to their speech before anything else (``toolkit/data/speech_crop.py``; the
-    exported manifest then asks the service to do the same)."""
+    versions of each training clip (1 clean + augmented) a frozen backbone caches, and how
+    leading and trailing silence is cut (``toolkit/data/speech_crop.py``; the exported
+    manifest asks the service to cut the same way):
+
+    - ``speech_crop``: training clips too are cut to their speech (0.1 s margin);
+    - ``serve_crop_to_training_silence``: training clips stay whole; evaluation and serving
+      cut silence down to the mean margin the run's training clips had.
+    """
 
     corpora: tuple[str, ...] = ("ravdess", "emodb")
     max_duration_s: float = 6.0
     frozen_views: int = 4
     speech_crop: bool = False
+    serve_crop_to_training_silence: bool = False
+
+    def __post_init__(self) -> None:
+        if self.speech_crop and self.serve_crop_to_training_silence:
+            raise ValueError(
+                "data.speech_crop and data.serve_crop_to_training_silence exclude each other;"
+                " set at most one"
+            )
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,26 @@ def test_crop_to_speech_analyses_first_to_last_speech_with_pauses_kept() -> None
     assert (extent.start_s, extent.end_s) == pytest.approx((0.8, 3.0))
 
 
+def test_crop_margin_keeps_that_much_silence_around_the_speech() -> None:
+    regions = [SpeechRegion(0.9, 1.8), SpeechRegion(2.2, 2.9)]
+
+    def cropped(margin_s: float) -> list[tuple[float, float]]:
+        segments = plan_segments(
+            3.7,
+            regions,
+            WINDOW_S,
+            HOP_S,
+            MIN_SEGMENT_S,
+            crop_to_speech=True,
+            crop_margin_s=margin_s,
+        )
+        return [(round(s.start_s, 6), round(s.end_s, 6)) for s in segments]
+
+    assert cropped(0.0) == [(0.9, 2.9)]
+    assert cropped(0.5) == [(0.4, 3.4)]
+    assert cropped(2.0) == [(0.0, 3.7)], "a margin wider than the silence keeps it all"
+
+
 def test_crop_to_speech_widens_a_short_extent_to_the_shortest_segment() -> None:
     assert _cropped(3.0, [SpeechRegion(1.0, 1.1)]) == [(0.8, 1.3)]  # 0.3 s -> 0.5 s
     assert _cropped(3.0, [SpeechRegion(2.8, 2.9)]) == [(2.5, 3.0)]  # kept inside the recording
