@@ -99,6 +99,12 @@ def figures() -> list[Figure]:
             .replace("ravdess", "RAVDESS")
         )
         rows.append(Figure(f"cross-corpus {label} UA", _reader("cross_corpus", direction, "ua")))
+        rows.append(
+            Figure(
+                f"cross-corpus {label} UA, + 1 s silence each side",
+                _reader("cross_corpus", direction, "ua_padded"),
+            )
+        )
     for corpus, name in CORPUS_NAMES.items():
         for noise in NOISE_KINDS:
             condition = f"{NOISE_SNR_DB} dB {noise}"

@@ -102,6 +102,22 @@ def test_paired_comparison_reports_the_paired_t(tmp_path: Path) -> None:
         compare({"whole": a, "cropped": b[:1]}, paired=True)
 
 
+def test_cross_corpus_rows_with_and_without_silence(tmp_path: Path) -> None:
+    runs = []
+    for i, (ua, padded) in enumerate(((0.40, 0.35), (0.44, 0.41))):
+        run = tmp_path / f"er{i}"
+        run.mkdir()
+        block = {"cross_corpus": {"emodb_to_ravdess": {"ua": ua, "ua_padded": padded}}}
+        (run / "results.json").write_text(json.dumps({"int8": block}))
+        runs.append(run)
+    document = compare({"cross": runs})
+    assert [r["figure"] for r in document["rows"]] == [
+        "cross-corpus EmoDB -> RAVDESS UA",
+        "cross-corpus EmoDB -> RAVDESS UA, + 1 s silence each side",
+    ]
+    assert document["rows"][1]["recipes"]["cross"]["mean"] == pytest.approx(0.38)
+
+
 def test_one_recipe_has_no_difference_column(tmp_path: Path) -> None:
     run = _evaluated_run(tmp_path / "a0", 0.60, 0.55, 0.50, 0.04)
     document = compare({"only": [run]})
