@@ -467,6 +467,7 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         "",
         *seed_spread_lines(results.get("seed_spread")),
         *recipe_comparison_lines(results.get("recipe_comparison")),
+        *serving_comparison_lines(results.get("serving_comparison")),
         "## Recipe",
         "",
         "```json",
@@ -606,7 +607,8 @@ def recipe_comparison_table(document: Mapping[str, Any]) -> list[str]:
         cells = [str(row["figure"])]
         for name in names:
             entry = row["recipes"][name]
-            runs = " / ".join(_comparison_cell(v, unit) for v in entry["values"])
+            measured = [v for v in entry["values"] if v is not None]  # runs lacking the figure
+            runs = " / ".join(_comparison_cell(v, unit) for v in measured)
             cells.append(f"{runs}; **{_comparison_cell(entry['mean'], unit)}**")
         if two:
             cells.append(_difference_cell(row.get("difference"), unit))
@@ -642,6 +644,33 @@ def recipe_comparison_lines(document: dict[str, Any] | None) -> list[str]:
             else "Welch's t compares the two recipes' runs (with two or three runs a side, a "
             "rough guide only)."
         ),
+        "",
+        *recipe_comparison_table(document),
+        "",
+    ]
+
+
+def serving_comparison_lines(document: dict[str, Any] | None) -> list[str]:
+    """The card section of a recorded paired comparison (``toolkit compare-recipes --paired
+    --record``): this recipe's retrained runs, each evaluated as this model is served and as
+    the alternative serves the same weights; none if never recorded."""
+    if document is None:
+        return []
+    own, alternative = list(document["recipes"])
+    runs = ", ".join(document["recipes"][own])
+    processors = ", ".join(document.get("processors", {}).get(own, []))
+    return [
+        f"## Served differently: {alternative}",
+        "",
+        f"Runs of this model's recipe, retrained once per training seed ({runs}; {processors}), "
+        f"each evaluated as this model is served ({own}) and as {alternative} serves the same "
+        f"trained weights (its recipe file, `toolkit/configs/{alternative}.toml`, says how), "
+        f"{document['variant']} graphs (`python -m toolkit compare-recipes "
+        "--paired --record`). Each cell lists the runs that measure the figure, then the mean "
+        "in bold; the paired t compares each run with itself served the other way (a rough "
+        "guide with few runs). Points below clean are the UA at that condition minus the clean "
+        "UA of the same corpus; + 1 s silence each side adds a second of quiet silence before "
+        "and after every test clip.",
         "",
         *recipe_comparison_table(document),
         "",

@@ -254,6 +254,9 @@ def processors_of(run_dirs: Sequence[Path]) -> list[str]:
 
 
 def record_in_model_dir(model_dir: Path, document: Mapping[str, Any]) -> Path:
-    """Store ``document`` as ``recipe_comparison`` in the model's ``results.json`` and re-render
-    its card (a section with the table and a limitation line on silence). Returns the card."""
-    return record_result(model_dir, "recipe_comparison", dict(document))
+    """Store ``document`` in the model's ``results.json`` and re-render its card. Returns the
+    card. A comparison of recipes is ``recipe_comparison`` (a section with the table, and
+    limitation lines on silence and noise); a paired one, the same runs served another way, is
+    ``serving_comparison`` (its own section), so recording one keeps the other."""
+    key = "serving_comparison" if document.get("paired") else "recipe_comparison"
+    return record_result(model_dir, key, dict(document))

@@ -178,6 +178,29 @@ def test_record_puts_the_comparison_and_the_silence_limitation_in_the_card(tmp_p
     assert render_card(read_manifest(model_dir), results) == card
 
 
+def test_a_paired_record_gets_its_own_section_and_keeps_the_recipe_comparison(
+    tmp_path: Path,
+) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(REPO / "models" / "ser-whisper-l2-int8" / "0.2.0", model_dir)
+    before = json.loads((model_dir / "results.json").read_text())["recipe_comparison"]
+    whole = [_padded_run(tmp_path / f"w{s}", 0.74, 0.60) for s in (0, 1)]
+    cropped = [_padded_run(tmp_path / f"c{s}", 0.73, 0.72 + s / 100) for s in (0, 1)]
+    cross = tmp_path / "cross"  # a cross-corpus run: no in-corpus figures
+    cross.mkdir()
+    block = {"cross_corpus": {"emodb_to_ravdess": {"ua": 0.40}}}
+    (cross / "results.json").write_text(json.dumps({"int8": block}))
+    document = compare({"whole": [*whole, cross], "cropped": [*cropped, cross]}, paired=True)
+    card = record_in_model_dir(model_dir, document).read_text()
+    results = json.loads((model_dir / "results.json").read_text())
+    assert results["recipe_comparison"] == before and results["serving_comparison"]["paired"]
+    assert "## Recipe comparison over training seeds" in card
+    assert "## Served differently: cropped" in card
+    assert "| cross-corpus EmoDB -> RAVDESS UA | 40.0 %; **40.0 %** |" in card, "no '-' cells"
+    assert "| EmoDB UA, all classes | 74.0 % / 74.0 %; **74.0 %** | 73.0 % / 73.0 %;" in card
+    assert render_card(read_manifest(model_dir), results) == card
+
+
 def test_no_silence_line_when_the_recipe_does_not_lose_to_silence(tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(REPO / "models" / "ser-whisper-l2-int8" / "0.2.0", model_dir)
