@@ -150,12 +150,14 @@ def calibration_clips(
 def served_crop_margin_s(data: DataConfig, train: ClipSet) -> float | None:
     """Seconds of silence the run's served inputs keep around their speech: ``None`` (no
     crop), the service's padding for ``speech_crop`` recipes, or for
-    ``serve_crop_to_training_silence`` the mean margin of the run's own training clips (never
-    its validation or test speakers)."""
+    ``serve_crop_to_training_silence`` the margin of the run's own training clips (never its
+    validation or test speakers): their mean silence per side, or the recipe's
+    ``serve_crop_silence_quantile`` of it."""
     if data.speech_crop:
         return SPEECH_PAD_S
     if data.serve_crop_to_training_silence:
-        return round(silence_margin_s(train.waveforms, SAMPLING_RATE_HZ), 3)
+        quantile = data.serve_crop_silence_quantile
+        return round(silence_margin_s(train.waveforms, SAMPLING_RATE_HZ, quantile), 3)
     return None
 
 

@@ -157,3 +157,5 @@ def test_the_served_crop_experiment_differs_from_the_default_recipe_only_when_se
 def test_cropping_in_training_and_only_when_served_exclude_each_other() -> None:
     with pytest.raises(ValueError, match="exclude each other"):
         DataConfig(speech_crop=True, serve_crop_to_training_silence=True)
+    with pytest.raises(ValueError, match="serve_crop_silence_quantile"):
+        DataConfig(serve_crop_to_training_silence=True, serve_crop_silence_quantile=90.0)

@@ -17,7 +17,12 @@ from tests.onnx_factory import TinyModelSpec, build_model
 from tests.service.api.conftest import real_speech_wav
 from toolkit import evaluate as evaluate_module
 from toolkit.crop_share import crop_shares, markdown
-from toolkit.data.speech_crop import crop_to_speech, served_waveforms, silence_margin_s
+from toolkit.data.speech_crop import (
+    crop_to_speech,
+    served_waveforms,
+    silence_margin_s,
+    speech_span,
+)
 from toolkit.data.types import Utterance
 from toolkit.evaluate import PAD_S, RunData, padded_waveforms, run_predictions
 from toolkit.train.dataset import ClipSet
@@ -81,6 +86,11 @@ def test_silence_margin_is_the_mean_silence_on_both_sides_of_the_speech() -> Non
     both_s = silence_margin_s([around, signal], rate_hz)
     assert both_s == pytest.approx(own_s + added_s / 2, abs=0.03)
     assert silence_margin_s([np.zeros(rate_hz, dtype=np.float32)], rate_hz) == 0.0
+    extent = speech_span(signal, rate_hz, margin_s=0.0)
+    assert extent is not None
+    sides_s = sorted([extent.start_s, signal.size / rate_hz - extent.end_s])
+    assert silence_margin_s([signal], rate_hz, quantile=0.0) == pytest.approx(sides_s[0])
+    assert silence_margin_s([signal], rate_hz, quantile=1.0) == pytest.approx(sides_s[1])
 
 
 def _ravdess_set(names: tuple[str, ...]) -> ClipSet:

@@ -54,16 +54,20 @@ def crop_to_speech(
     return np.ascontiguousarray(signal[first:end])
 
 
-def silence_margin_s(waveforms: Iterable[np.ndarray], sampling_rate_hz: int) -> float:
-    """Mean silence (seconds) before the first and after the last detected speech of the
-    clips, both sides pooled; clips without detected speech are left out, and 0.0 is returned
-    when no clip has any."""
+def silence_margin_s(
+    waveforms: Iterable[np.ndarray], sampling_rate_hz: int, quantile: float | None = None
+) -> float:
+    """Silence (seconds) before the first and after the last detected speech of the clips,
+    both sides pooled: the mean, or with ``quantile`` (0-1) that quantile of the sides; clips
+    without detected speech are left out, and 0.0 is returned when no clip has any."""
     sides_s: list[float] = []
     for waveform in waveforms:
         extent = speech_span(waveform, sampling_rate_hz, margin_s=0.0)
         if extent is not None:
             sides_s += [extent.start_s, waveform.size / sampling_rate_hz - extent.end_s]
-    return float(np.mean(sides_s)) if sides_s else 0.0
+    if not sides_s:
+        return 0.0
+    return float(np.mean(sides_s) if quantile is None else np.quantile(sides_s, quantile))
 
 
 def served_waveforms(

@@ -21,7 +21,9 @@ class DataConfig:
 
     - ``speech_crop``: training clips too are cut to their speech (0.1 s margin);
     - ``serve_crop_to_training_silence``: training clips stay whole; evaluation and serving
-      cut silence down to the mean margin the run's training clips had.
+      cut silence down to the margin the run's training clips had: their mean silence per
+      side, or with ``serve_crop_silence_quantile`` that quantile of it (0.9: only silence
+      longer than nine in ten training clips had is cut).
     """
 
     corpora: tuple[str, ...] = ("ravdess", "emodb")
@@ -29,8 +31,12 @@ class DataConfig:
     frozen_views: int = 4
     speech_crop: bool = False
     serve_crop_to_training_silence: bool = False
+    serve_crop_silence_quantile: float | None = None
 
     def __post_init__(self) -> None:
+        quantile = self.serve_crop_silence_quantile
+        if quantile is not None and not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"data.serve_crop_silence_quantile is {quantile}; use 0-1")
         if self.speech_crop and self.serve_crop_to_training_silence:
             raise ValueError(
                 "data.speech_crop and data.serve_crop_to_training_silence exclude each other;"
