@@ -181,7 +181,8 @@ def compare(
     """Per figure and recipe, the value of every run directory and their mean (``None`` where
     no directory has it); with exactly two recipes also ``difference`` and ``welch_t``, or
     with ``paired`` (run ``i`` of both recipes holds the same trained weights, served or
-    evaluated differently) ``paired_t`` instead.
+    evaluated differently) ``paired_t`` instead, and ``difference`` is then the mean of the
+    per-run differences over the runs both sides measured.
 
     Raises:
         SystemExit: ``paired`` without exactly two recipes of as many runs each.
@@ -218,6 +219,10 @@ def compare(
             row["difference"] = means[1] - means[0]
             if paired:
                 first, second = values.values()
+                pairs = [(a, b) for a, b in zip(first, second, strict=True)]
+                differences = [b - a for a, b in pairs if a is not None and b is not None]
+                # runs measured on one side only do not enter a paired difference
+                row["difference"] = statistics.fmean(differences) if differences else None
                 row["paired_t"] = paired_t(first, second)
             else:
                 row["welch_t"] = welch_t(measured[0], measured[1])

@@ -154,6 +154,16 @@ def test_the_served_crop_experiment_differs_from_the_default_recipe_only_when_se
     assert replace(served, data=default.data) == default
 
 
+def test_the_quantile_margin_differs_from_the_mean_margin_only_in_its_quantile() -> None:
+    mean = load_config(SPEC.with_name("whisper_l2_noisy_servecrop.toml"))
+    q90 = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90.toml"))
+    assert (mean.data.serve_crop_silence_quantile, q90.data.serve_crop_silence_quantile) == (
+        None,
+        0.9,
+    )
+    assert replace(q90, data=mean.data) == mean
+
+
 def test_cropping_in_training_and_only_when_served_exclude_each_other() -> None:
     with pytest.raises(ValueError, match="exclude each other"):
         DataConfig(speech_crop=True, serve_crop_to_training_silence=True)

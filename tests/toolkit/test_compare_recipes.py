@@ -100,6 +100,11 @@ def test_paired_comparison_reports_the_paired_t(tmp_path: Path) -> None:
     assert "paired t" in table and "Welch" not in table
     with pytest.raises(SystemExit, match="as many run dirs"):
         compare({"whole": a, "cropped": b[:1]}, paired=True)
+    c = [_evaluated_run(tmp_path / "c0", 0.5, 0.5, 0.4, 0.04), tmp_path / "c1"]
+    (tmp_path / "c1").mkdir()
+    (tmp_path / "c1" / "results.json").write_text(json.dumps({"int8": {}}))  # not measured
+    half = _row(compare({"whole": a, "cropped": c}, paired=True), "RAVDESS UA, all classes")
+    assert half["difference"] == pytest.approx(0.5 - 0.6), "only the complete pair counts"
 
 
 def test_cross_corpus_rows_with_and_without_silence(tmp_path: Path) -> None:
