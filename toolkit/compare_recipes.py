@@ -162,17 +162,21 @@ def welch_t(first: Sequence[float], second: Sequence[float]) -> float | None:
     return None if math.isnan(t) else t
 
 
+def paired_differences(
+    first: Sequence[float | None], second: Sequence[float | None]
+) -> list[float]:
+    """``second[i] - first[i]`` for every run both sides measured."""
+    return [b - a for a, b in zip(first, second, strict=True) if a is not None and b is not None]
+
+
 def paired_t(first: Sequence[float | None], second: Sequence[float | None]) -> float | None:
     """Paired t of ``second`` against ``first`` (run ``i`` of one against run ``i`` of the
     other; pairs with a missing side are left out); ``None`` with fewer than two pairs or
     differences that do not vary."""
-    differences = [
-        b - a for a, b in zip(first, second, strict=True) if a is not None and b is not None
-    ]
+    differences = paired_differences(first, second)
     if len(differences) < 2 or all(math.isclose(d, differences[0]) for d in differences):
         return None  # float noise in equal differences would give a meaningless huge t
-    spread = statistics.stdev(differences) / math.sqrt(len(differences))
-    return statistics.fmean(differences) / spread
+    return float(stats.ttest_1samp(differences, 0.0).statistic)
 
 
 def compare(
@@ -216,15 +220,13 @@ def compare(
             means.append(mean)
             measured.append(present)
         if len(means) == 2 and means[0] is not None and means[1] is not None:
-            row["difference"] = means[1] - means[0]
-            if paired:
+            if paired:  # runs measured on one side only enter neither difference nor t
                 first, second = values.values()
-                pairs = [(a, b) for a, b in zip(first, second, strict=True)]
-                differences = [b - a for a, b in pairs if a is not None and b is not None]
-                # runs measured on one side only do not enter a paired difference
+                differences = paired_differences(first, second)
                 row["difference"] = statistics.fmean(differences) if differences else None
                 row["paired_t"] = paired_t(first, second)
             else:
+                row["difference"] = means[1] - means[0]
                 row["welch_t"] = welch_t(measured[0], measured[1])
         rows.append(row)
     return {
