@@ -462,8 +462,8 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         "- Gender is the only demographic attribute available; age, accent and language "
         "effects are unmeasured.",
         *reproduction_lines(results.get("reproduction")),
-        *silence_limitation_lines(results.get("recipe_comparison")),
-        *noise_limit_lines(results.get("recipe_comparison")),
+        *silence_limitation_lines(*limitation_comparison(results)),
+        *noise_limit_lines(*limitation_comparison(results)),
         "",
         *seed_spread_lines(results.get("seed_spread")),
         *recipe_comparison_lines(results.get("recipe_comparison")),
@@ -628,7 +628,7 @@ def recipe_comparison_lines(document: dict[str, Any] | None) -> list[str]:
         for name, dirs in document["recipes"].items()
     )
     return [
-        "## Recipe comparison over training seeds",
+        f"## {RECIPE_COMPARISON_TITLE}",
         "",
         "Five-fold runs of this model's recipe and an alternative, each retrained once per "
         f"training seed, {document['variant']} graphs (`python -m toolkit compare-recipes "
@@ -660,7 +660,7 @@ def serving_comparison_lines(document: dict[str, Any] | None) -> list[str]:
     runs = ", ".join(document["recipes"][own])
     processors = ", ".join(document.get("processors", {}).get(own, []))
     return [
-        f"## Served differently: {alternative}",
+        f"## {serving_comparison_title(document)}",
         "",
         f"Runs of this model's recipe, retrained once per training seed ({runs}; {processors}), "
         f"each evaluated as this model is served ({own}) and as {alternative} serves the same "
@@ -677,9 +677,28 @@ def serving_comparison_lines(document: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def silence_limitation_lines(document: dict[str, Any] | None) -> list[str]:
-    """A limitation line when the recorded comparison shows this recipe (its first recipe)
-    losing UA to silence around the clip; none otherwise."""
+def limitation_comparison(results: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The recorded comparison the limitation lines read, and its card section's title: the
+    recipe comparison, else the serving comparison (both list this model's runs first)."""
+    if results.get("recipe_comparison") is not None:
+        return results["recipe_comparison"], RECIPE_COMPARISON_TITLE
+    serving = results.get("serving_comparison")
+    if serving is None:
+        return None, RECIPE_COMPARISON_TITLE
+    return serving, serving_comparison_title(serving)
+
+
+RECIPE_COMPARISON_TITLE = "Recipe comparison over training seeds"
+
+
+def serving_comparison_title(document: dict[str, Any]) -> str:
+    """``Served differently: <alternative>``, the alternative being the comparison's second."""
+    return f"Served differently: {list(document['recipes'])[1]}"
+
+
+def silence_limitation_lines(document: dict[str, Any] | None, section: str) -> list[str]:
+    """A limitation line when the recorded comparison (card section ``section``) shows this
+    recipe (its first recipe) losing UA to silence around the clip; none otherwise."""
     if document is None:
         return []
     recipe = next(iter(document["recipes"]))
@@ -695,8 +714,7 @@ def silence_limitation_lines(document: dict[str, Any] | None) -> list[str]:
     return [
         "- Silence around the utterance costs accuracy: with a second of quiet silence added "
         f"before and after each test clip, retrained runs of this recipe lose {measured} of UA "
-        'on average ("Recipe comparison over training seeds"). Trim long leading and trailing '
-        "silence before upload."
+        f'on average ("{section}"). Trim long leading and trailing silence before upload.'
     ]
 
 
@@ -704,9 +722,10 @@ NOISE_LIMIT_POINTS = 10.0
 """The noise-robustness target: at 10 dB SNR no more than 10 points of UA below clean."""
 
 
-def noise_limit_lines(document: dict[str, Any] | None) -> list[str]:
+def noise_limit_lines(document: dict[str, Any] | None, section: str) -> list[str]:
     """A limitation line naming the noise conditions where a retrained run of this recipe (the
-    comparison's first) fell more than the target's 10 points below clean; none otherwise."""
+    comparison's first; card section ``section``) fell more than the target's 10 points below
+    clean; none otherwise."""
     if document is None:
         return []
     recipe = next(iter(document["recipes"]))
@@ -723,8 +742,8 @@ def noise_limit_lines(document: dict[str, Any] | None) -> list[str]:
         return []
     return [
         f"- Retrained runs of this recipe fall more than {NOISE_LIMIT_POINTS:.0f} points below "
-        f'clean at: {"; ".join(missed)} ("Recipe comparison over training seeds"): the '
-        'shipped runs\' "met" above holds for those runs; other seeds land on either side.'
+        f'clean at: {"; ".join(missed)} ("{section}"): the shipped runs\' "met" above holds '
+        "for those runs; other seeds land on either side."
     ]
 
 

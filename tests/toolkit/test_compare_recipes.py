@@ -17,6 +17,8 @@ from toolkit.cli import build_parser
 from toolkit.compare_recipes import compare, markdown, paired_t, record_in_model_dir, welch_t
 
 REPO = Path(__file__).resolve().parents[2]
+SHIPPED_DEFAULT_DIR = max((REPO / "models" / "ser-whisper-l2-int8").iterdir())
+"""The default model's one shipped version (its card is what the records below re-render)."""
 
 
 def _evaluated_run(
@@ -169,7 +171,7 @@ def _padded_run(run_dir: Path, emodb_ua: float, emodb_padded_ua: float) -> Path:
 
 def test_record_puts_the_comparison_and_the_silence_limitation_in_the_card(tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
-    shutil.copytree(REPO / "models" / "ser-whisper-l2-int8" / "0.2.0", model_dir)
+    shutil.copytree(SHIPPED_DEFAULT_DIR, model_dir)
     default = [_padded_run(tmp_path / f"d{s}", 0.74, 0.59 + s / 100) for s in (0, 1)]
     other = [_padded_run(tmp_path / f"o{s}", 0.72, 0.65) for s in (0, 1)]
     document = compare({"default": default, "silence": other})
@@ -187,7 +189,9 @@ def test_a_paired_record_gets_its_own_section_and_keeps_the_recipe_comparison(
     tmp_path: Path,
 ) -> None:
     model_dir = tmp_path / "model"
-    shutil.copytree(REPO / "models" / "ser-whisper-l2-int8" / "0.2.0", model_dir)
+    shutil.copytree(SHIPPED_DEFAULT_DIR, model_dir)
+    unpaired = [_padded_run(tmp_path / f"u{s}", 0.75, 0.61) for s in (0, 1)]
+    record_in_model_dir(model_dir, compare({"default": unpaired, "other": unpaired}))
     before = json.loads((model_dir / "results.json").read_text())["recipe_comparison"]
     whole = [_padded_run(tmp_path / f"w{s}", 0.74, 0.60) for s in (0, 1)]
     cropped = [_padded_run(tmp_path / f"c{s}", 0.73, 0.72 + s / 100) for s in (0, 1)]
@@ -208,7 +212,7 @@ def test_a_paired_record_gets_its_own_section_and_keeps_the_recipe_comparison(
 
 def test_no_silence_line_when_the_recipe_does_not_lose_to_silence(tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
-    shutil.copytree(REPO / "models" / "ser-whisper-l2-int8" / "0.2.0", model_dir)
+    shutil.copytree(SHIPPED_DEFAULT_DIR, model_dir)
     robust = [_padded_run(tmp_path / "r0", 0.74, 0.745)]
     card = record_in_model_dir(model_dir, compare({"default": robust})).read_text()
     assert "## Recipe comparison over training seeds" in card
@@ -219,7 +223,7 @@ def test_card_names_noise_conditions_where_a_retrained_run_missed_the_limit(
     tmp_path: Path,
 ) -> None:
     model_dir = tmp_path / "model"
-    shutil.copytree(REPO / "models" / "ser-whisper-l2-int8" / "0.2.0", model_dir)
+    shutil.copytree(SHIPPED_DEFAULT_DIR, model_dir)
     runs = [
         _evaluated_run(tmp_path / "a0", 0.70, 0.58, 0.70, 0.03),  # 12 points below clean
         _evaluated_run(tmp_path / "a1", 0.70, 0.62, 0.70, 0.03),
@@ -232,3 +236,22 @@ def test_card_names_noise_conditions_where_a_retrained_run_missed_the_limit(
     within = [_evaluated_run(tmp_path / "b0", 0.70, 0.65, 0.70, 0.03)]
     card = record_in_model_dir(model_dir, compare({"default": within})).read_text()
     assert "fall more than 10 points below clean" not in card
+
+
+def test_without_a_recipe_comparison_the_limitations_read_the_serving_comparison(
+    tmp_path: Path,
+) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(SHIPPED_DEFAULT_DIR, model_dir)
+    results_path = model_dir / "results.json"
+    results = json.loads(results_path.read_text())
+    results.pop("recipe_comparison", None)
+    results.pop("serving_comparison", None)
+    results_path.write_text(json.dumps(results))
+    served = [_padded_run(tmp_path / f"s{s}", 0.74, 0.60) for s in (0, 1)]
+    whole = [_padded_run(tmp_path / f"w{s}", 0.74, 0.50) for s in (0, 1)]
+    document = compare({"served": served, "whole": whole}, paired=True)
+    card = record_in_model_dir(model_dir, document).read_text()
+    assert "## Recipe comparison over training seeds" not in card
+    assert "## Served differently: whole" in card
+    assert 'lose 14.0 points (EmoDB) of UA on average ("Served differently: whole")' in card
