@@ -41,12 +41,13 @@ types: $(DEV_STAMP)
 
 # The shipped default model, ser-whisper-l2-int8: recipe, run directory (gitignored), version
 # and the variants it ships (its fp32 graph is measured in the card, not shipped; the int8 one
-# is as accurate and faster). docs/training.md, "Default: ser-whisper-l2-int8". Its 0.1.0 came
-# from TRAIN_CONFIG=toolkit/configs/whisper_l2.toml RUN_DIR=runs/whisper_l2 MODEL_VERSION=0.1.0.
-TRAIN_CONFIG ?= toolkit/configs/whisper_l2_noisy.toml
-RUN_DIR ?= runs/l2_noisy
+# is as accurate and faster). docs/training.md, "Default: ser-whisper-l2-int8". Its 0.2.0 came
+# from TRAIN_CONFIG=toolkit/configs/whisper_l2_noisy.toml RUN_DIR=runs/l2_noisy MODEL_VERSION=0.2.0
+# (the same training; served whole), its 0.1.0 from toolkit/configs/whisper_l2.toml.
+TRAIN_CONFIG ?= toolkit/configs/whisper_l2_noisy_servecrop_q90.toml
+RUN_DIR ?= runs/l2_q90
 MODEL_NAME ?= ser-whisper-l2
-MODEL_VERSION ?= 0.2.0
+MODEL_VERSION ?= 0.3.0
 MODEL_VARIANTS ?= int8
 SHIPPED_MODEL_DIR ?= models/$(MODEL_NAME)-int8/$(MODEL_VERSION)
 ALL_RUNS := fold0,fold1,fold2,fold3,fold4,final,cross_ravdess_to_emodb,cross_emodb_to_ravdess

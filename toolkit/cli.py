@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m toolkit")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train runs of the protocol")
-    train.add_argument("--config", default="toolkit/configs/whisper_l2_noisy.toml")
+    train.add_argument("--config", default="toolkit/configs/whisper_l2_noisy_servecrop_q90.toml")
     train.add_argument("--out", required=True, help="run directory, e.g. runs/default")
     train.add_argument(
         "--runs",

@@ -31,4 +31,5 @@ def test_padded_figures_appear_beside_the_clean_ones() -> None:
         assert "| 12.5 % |" in card  # the padded cross-corpus column
         assert "| 1 s of silence added on both sides | 50.0 % | 25.0 % |" in card
         assert ("`windowing.crop_to_speech`" in card) is crop
-        assert ("keeping 0.10 s of silence on each side" in card) is crop
+        margin_s = manifest.windowing.crop_margin_s  # the default's own: 1.02 s
+        assert (f"keeping {margin_s:.2f} s of silence on each side" in card) is crop

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,26 @@ def test_the_manifest_crops_with_the_margin_evaluation_served(
     results = {} if recorded is None else {"crop_margin_s_per_run": recorded}
     config = load_config(CONFIGS / recipe)
     assert recorded_crop_margin_s(results, "final", config) == expected_s
+
+
+def _makefile_default(variable: str) -> str:
+    """The value of ``VARIABLE ?= value`` in the repository's Makefile."""
+    for line in (CONFIGS.parents[1] / "Makefile").read_text().splitlines():
+        name, _, value = line.partition("?=")
+        if name.strip() == variable:
+            return value.strip()
+    raise AssertionError(f"{variable} has no default in the Makefile")
+
+
+def test_make_train_trains_the_recipe_the_shipped_default_was_trained_with() -> None:
+    repo = CONFIGS.parents[1]
+    model_dir = (
+        repo
+        / "models"
+        / f"{_makefile_default('MODEL_NAME')}-int8"
+        / _makefile_default("MODEL_VERSION")
+    )
+    shipped = json.loads((model_dir / "results.json").read_text())["shipped"]
+    recipe = load_config(repo / _makefile_default("TRAIN_CONFIG"))
+    assert shipped["recipe"] == json.loads(json.dumps(asdict(recipe)))
+    assert (repo / "models" / "DEFAULT").read_text().split()[0] == model_dir.parent.name

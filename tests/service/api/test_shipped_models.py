@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
+import soundfile
 
 from service.api.app import create_app
 from service.config import REPOSITORY_ROOT, Settings
+from service.inference.manifest import read_manifest
 from tests.audio_factory import FORMATS
-from tests.service.api.conftest import LiveServer, real_speech_wav
+from tests.service.api.conftest import LiveServer, ravdess_clip, real_speech_wav
 from tests.service.api.test_predict import clip_at
 
 LISTED_FORMATS = (
@@ -86,3 +90,29 @@ def test_every_shipped_model_predicts_and_explains_real_speech(
     referenced = [c for c in explanation["cues"] if c["z"] is not None]
     assert len(referenced) >= 8
     assert explanation["norms"]["source"] == "model manifest"
+
+
+def test_the_default_cuts_long_silence_around_a_short_recording(
+    shipped_client: httpx.Client,
+) -> None:
+    """The default's manifest asks for its speech with 1.02 s of silence a side: with 0.9 s of
+    digital silence added before and after a 4.1 s RAVDESS clip (5.9 s, one window), its one
+    segment starts and ends within the recording, where served whole it would be all of it."""
+    signal, rate_hz = soundfile.read(ravdess_clip("03-01-05-02-01-01-01.flac"), dtype="float32")
+    silence = np.zeros(int(0.9 * rate_hz), dtype=np.float32)
+    padded = np.concatenate([silence, signal, silence])
+    buffer = io.BytesIO()
+    soundfile.write(buffer, padded, rate_hz, format="WAV", subtype="PCM_16")
+    response = shipped_client.post("/predict", files={"file": ("padded.wav", buffer.getvalue())})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    manifest = read_manifest(
+        REPOSITORY_ROOT / "models" / body["model"]["name"] / body["model"]["version"]
+    )
+    assert manifest.windowing.crop_to_speech
+    assert manifest.windowing.crop_margin_s == pytest.approx(1.02)
+    duration_s = len(padded) / rate_hz
+    [segment] = body["segments"]
+    # the clip's own speech starts and ends about a second in from its ends (0.9 s lead-in)
+    assert 0.25 < segment["start_s"] < 0.9
+    assert duration_s - 0.9 < segment["end_s"] < duration_s - 0.25
