@@ -247,10 +247,12 @@ def package(
             None if config.model.backbone == "compact" else WHISPER_MAX_INPUT_S,
             recorded_crop_margin_s(results, run_name, config),
         )
+        records = kept_records(out_dir, manifest.sha256)
         write_manifest(manifest, out_dir)
         shutil.copyfile(run_dir / FOLDS_FILE, out_dir / "folds.json")
         shipped = {
             **results,
+            **records,
             "shipped": {
                 "run": run_name,
                 "variant": variant,
@@ -262,6 +264,24 @@ def package(
         write_card(out_dir, manifest, shipped)
         out_dirs.append(out_dir)
     return out_dirs
+
+
+RECORDED_KEYS = ("reproduction", "seed_spread", "recipe_comparison", "serving_comparison")
+"""What ``toolkit reproduce / seeds / compare-recipes --record`` store in a model directory's
+``results.json``: measured on other runs than the packaged one, so re-packaging keeps them."""
+
+
+def kept_records(out_dir: Path, model_sha256: str) -> dict[str, Any]:
+    """The records of an earlier export of this version in ``out_dir`` (none without one). A
+    reproduction is kept only while the graph is the one it compared (``sha256_shipped``)."""
+    path = out_dir / "results.json"
+    if not path.is_file():
+        return {}
+    previous = json.loads(path.read_text())
+    kept = {key: previous[key] for key in RECORDED_KEYS if key in previous}
+    if kept.get("reproduction", {}).get("sha256_shipped") != model_sha256:
+        kept.pop("reproduction", None)
+    return kept
 
 
 def recorded_environment(run_dir: Path) -> dict[str, Any]:

@@ -255,3 +255,18 @@ def test_without_a_recipe_comparison_the_limitations_read_the_serving_comparison
     assert "## Recipe comparison over training seeds" not in card
     assert "## Served differently: whole" in card
     assert 'lose 14.0 points (EmoDB) of UA on average ("Served differently: whole")' in card
+
+
+def test_the_silence_line_names_only_the_corpora_that_lose(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    shutil.copytree(SHIPPED_DEFAULT_DIR, model_dir)
+    run = tmp_path / "both"
+    block = {
+        "in_corpus": {c: {"all_labels": {"ua": 0.70}} for c in ("emodb", "ravdess")},
+        "padded_ua": {"emodb": 0.55, "ravdess": 0.70},  # RAVDESS loses nothing
+    }
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"int8": block}))
+    card = record_in_model_dir(model_dir, compare({"default": [run]})).read_text()
+    assert "retrained runs of this recipe lose 15.0 points (EmoDB) of UA on average" in card
+    assert "(RAVDESS) of UA" not in card

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.audio.segment import SPEECH_PAD_S
-from toolkit.package import model_description, recorded_crop_margin_s
+from toolkit.package import kept_records, model_description, recorded_crop_margin_s
 from toolkit.train.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
@@ -77,3 +77,19 @@ def test_make_train_trains_the_recipe_the_shipped_default_was_trained_with() -> 
     recipe = load_config(repo / _makefile_default("TRAIN_CONFIG"))
     assert shipped["recipe"] == json.loads(json.dumps(asdict(recipe)))
     assert (repo / "models" / "DEFAULT").read_text().split()[0] == model_dir.parent.name
+
+
+def test_re_packaging_a_version_keeps_what_was_recorded_in_it(tmp_path: Path) -> None:
+    assert kept_records(tmp_path, "a" * 64) == {}, "a first export has nothing to keep"
+    records = {
+        "reproduction": {"sha256_shipped": "a" * 64, "identical_file": True},
+        "seed_spread": {"seeds": [0, 1]},
+        "recipe_comparison": {"paired": False},
+        "serving_comparison": {"paired": True},
+    }
+    previous = {"int8": {"figures": 1}, "shipped": {"run": "final"}, **records}
+    (tmp_path / "results.json").write_text(json.dumps(previous))
+    assert kept_records(tmp_path, "a" * 64) == records
+    other_graph = kept_records(tmp_path, "b" * 64)
+    assert "reproduction" not in other_graph, "it compared another graph"
+    assert set(other_graph) == {"seed_spread", "recipe_comparison", "serving_comparison"}
