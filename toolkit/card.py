@@ -14,6 +14,9 @@ from typing import Any
 from service.inference.manifest import Manifest, Windowing, read_manifest
 
 CARD_FILE = "MODEL_CARD.md"
+RECIPE_COMPARISON_TITLE = "Recipe comparison over training seeds"
+SILENCE_LOSS_POINTS = 1.0
+"""Smallest mean loss of UA (points) to added silence that the limitations name."""
 
 TARGETS: tuple[tuple[str, str, float, str], ...] = (
     ("ravdess_ua_8class", "RAVDESS 8-class UA", 0.60, ">="),
@@ -450,6 +453,7 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
             f"{manifest.neutral_point.model_dump()}.",
             "",
         ]
+    limitation_source = limitation_comparison(results)
     lines += [
         "## Limitations",
         "",
@@ -462,8 +466,8 @@ def render_card(manifest: Manifest, results: dict[str, Any]) -> str:
         "- Gender is the only demographic attribute available; age, accent and language "
         "effects are unmeasured.",
         *reproduction_lines(results.get("reproduction")),
-        *silence_limitation_lines(*limitation_comparison(results)),
-        *noise_limit_lines(*limitation_comparison(results)),
+        *silence_limitation_lines(*limitation_source),
+        *noise_limit_lines(*limitation_source),
         "",
         *seed_spread_lines(results.get("seed_spread")),
         *recipe_comparison_lines(results.get("recipe_comparison")),
@@ -688,16 +692,9 @@ def limitation_comparison(results: dict[str, Any]) -> tuple[dict[str, Any] | Non
     return serving, serving_comparison_title(serving)
 
 
-RECIPE_COMPARISON_TITLE = "Recipe comparison over training seeds"
-
-
 def serving_comparison_title(document: dict[str, Any]) -> str:
     """``Served differently: <alternative>``, the alternative being the comparison's second."""
     return f"Served differently: {list(document['recipes'])[1]}"
-
-
-SILENCE_LOSS_POINTS = 1.0
-"""Smallest mean loss of UA (points) to added silence that the limitations name."""
 
 
 def silence_limitation_lines(document: dict[str, Any] | None, section: str) -> list[str]:
@@ -706,15 +703,16 @@ def silence_limitation_lines(document: dict[str, Any] | None, section: str) -> l
     if document is None:
         return []
     recipe = next(iter(document["recipes"]))
-    losses = {
-        row["corpus"]: row["recipes"][recipe]["mean"]
+    losses = [
+        (row["corpus"], -row["recipes"][recipe]["mean"])
         for row in document["rows"]
-        if row.get("kind") == "silence" and row["recipes"][recipe]["mean"] is not None
-    }
-    costly = {corpus: loss for corpus, loss in losses.items() if -loss >= SILENCE_LOSS_POINTS}
-    if not costly:
+        if row.get("kind") == "silence"
+        and row["recipes"][recipe]["mean"] is not None
+        and -row["recipes"][recipe]["mean"] >= SILENCE_LOSS_POINTS
+    ]
+    if not losses:
         return []
-    parts = [f"{-loss:.1f} points ({corpus})" for corpus, loss in costly.items()]
+    parts = [f"{loss:.1f} points ({corpus})" for corpus, loss in losses]
     measured = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
     return [
         "- Silence around the utterance costs accuracy: with a second of quiet silence added "

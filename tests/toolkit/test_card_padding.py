@@ -4,20 +4,14 @@ service crops to speech for the model."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from service.inference.manifest import read_manifest
+from tests.shipped_models import shipped_default_dir
 from toolkit.card import render_card
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _shipped_default() -> Path:
-    return sorted((REPO / "models" / "ser-whisper-l2-int8").iterdir())[-1]
 
 
 def test_padded_figures_appear_beside_the_clean_ones() -> None:
-    model_dir = _shipped_default()
+    model_dir = shipped_default_dir()
     manifest = read_manifest(model_dir)
     results = json.loads((model_dir / "results.json").read_text())
     block = results[results["shipped"]["variant"]]

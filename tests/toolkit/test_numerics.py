@@ -59,12 +59,10 @@ def test_pinning_after_torch_is_imported_is_refused(monkeypatch: pytest.MonkeyPa
 
 def test_the_card_shows_the_training_environment() -> None:
     from service.inference.manifest import read_manifest
-    from service.inference.registry import shipped_default
+    from tests.shipped_models import shipped_default_dir
     from toolkit.card import render_card
 
-    default_name = shipped_default(ROOT / "models")
-    assert default_name is not None
-    model_dir = max((ROOT / "models" / default_name).iterdir())  # its only shipped version
+    model_dir = shipped_default_dir()
     results = json.loads((model_dir / "results.json").read_text())
     environment = {"torch": "2.11.0", "cpu_capability": "AVX2"}
     results["shipped"]["environment"] = environment

@@ -12,6 +12,7 @@ import pytest
 
 import toolkit.seed_spread as seed_spread_module
 from service.inference.manifest import read_manifest
+from tests.shipped_models import shipped_default_dir
 from toolkit.ablation import Variant
 from toolkit.card import render_card
 from toolkit.cli import build_parser
@@ -54,7 +55,7 @@ def test_table_lists_measured_seeds_only(tmp_path: Path) -> None:
 
 
 def test_record_puts_the_spread_in_the_model_card(tmp_path: Path) -> None:
-    shipped = max((REPO / "models" / "ser-whisper-l2-int8").iterdir())  # its one version
+    shipped = shipped_default_dir()
     model_dir = tmp_path / "model"
     shutil.copytree(shipped, model_dir)
     runs = tmp_path / "runs"
