@@ -169,3 +169,12 @@ def test_cropping_in_training_and_only_when_served_exclude_each_other() -> None:
         DataConfig(speech_crop=True, serve_crop_to_training_silence=True)
     with pytest.raises(ValueError, match="serve_crop_silence_quantile"):
         DataConfig(serve_crop_to_training_silence=True, serve_crop_silence_quantile=90.0)
+
+
+def test_the_same_corpus_babble_experiment_differs_from_the_default_only_in_its_babble() -> None:
+    """docs/training.md, "Babble from the clip's own corpus" compares it with the default's
+    runs of the same seeds: where the babble comes from is the one difference."""
+    default = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90.toml"))
+    babble = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90_samebabble.toml"))
+    assert (default.augment.babble_same_corpus, babble.augment.babble_same_corpus) == (False, True)
+    assert replace(babble, augment=default.augment) == default

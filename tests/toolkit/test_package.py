@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
 from service.audio.segment import SPEECH_PAD_S
-from toolkit.package import kept_records, model_description, recorded_crop_margin_s
+from toolkit.package import (
+    config_summary,
+    kept_records,
+    model_description,
+    recorded_crop_margin_s,
+)
 from toolkit.train.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
@@ -75,7 +80,7 @@ def test_make_train_trains_the_recipe_the_shipped_default_was_trained_with() -> 
     )
     shipped = json.loads((model_dir / "results.json").read_text())["shipped"]
     recipe = load_config(repo / _makefile_default("TRAIN_CONFIG"))
-    assert shipped["recipe"] == json.loads(json.dumps(asdict(recipe)))
+    assert shipped["recipe"] == json.loads(json.dumps(config_summary(recipe)))
     assert (repo / "models" / "DEFAULT").read_text().split()[0] == model_dir.parent.name
 
 
@@ -93,3 +98,15 @@ def test_re_packaging_a_version_keeps_what_was_recorded_in_it(tmp_path: Path) ->
     other_graph = kept_records(tmp_path, "b" * 64)
     assert "reproduction" not in other_graph, "it compared another graph"
     assert set(other_graph) == {"seed_spread", "recipe_comparison", "serving_comparison"}
+
+
+def test_a_recipe_option_added_later_is_recorded_only_when_set() -> None:
+    """Re-packaging a model trained before ``babble_same_corpus`` existed must not add it to
+    the recipe its card prints (the card would no longer re-render byte for byte)."""
+    default = load_config(CONFIGS / "whisper_l2_noisy_servecrop_q90.toml")
+    assert "babble_same_corpus" not in config_summary(default)["augment"]
+    same_corpus = replace(default, augment=replace(default.augment, babble_same_corpus=True))
+    assert config_summary(same_corpus)["augment"]["babble_same_corpus"] is True
+    assert set(asdict(default)["augment"]) - set(config_summary(default)["augment"]) == {
+        "babble_same_corpus"
+    }

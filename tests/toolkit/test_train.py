@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,43 @@ def test_silence_augmentation_off_draws_nothing() -> None:
     state = augmenter.rng.bit_generator.state
     assert augmenter._draw_silence() is False
     assert augmenter.rng.bit_generator.state == state
+
+
+def _clips_of(speakers: dict[str, tuple[str, ...]], per_speaker: int) -> ClipSet:
+    """``per_speaker`` clips of each listed speaker, corpus -> speaker ids."""
+    utterances = [
+        u
+        for corpus, ids in speakers.items()
+        for speaker in ids
+        for u in [v for v in load_corpus(corpus) if v.speaker == speaker][:per_speaker]
+    ]
+    return load_clips(utterances, 32_000, neutral_point())
+
+
+def test_same_corpus_babble_draws_other_speakers_of_the_clips_corpus_only() -> None:
+    clips = _clips_of({"emodb": ("03", "08"), "ravdess": ("01", "02")}, 2)
+    corpus_of = [u.corpus for u in clips.utterances]
+    speaker_of = [u.speaker_key for u in clips.utterances]
+    every = Augmenter(AugmentConfig(), clips, seed=0)
+    same = Augmenter(AugmentConfig(babble_same_corpus=True), clips, seed=0)
+    for index in range(len(clips)):
+        others = {i for i in range(len(clips)) if speaker_of[i] != speaker_of[index]}
+        assert set(every.babble_candidates(index).tolist()) == others
+        assert set(same.babble_candidates(index).tolist()) == {
+            i for i in others if corpus_of[i] == corpus_of[index]
+        }
+
+
+def test_same_corpus_babble_changes_nothing_with_one_training_corpus() -> None:
+    """Cross-corpus runs train on one corpus: their examples (and so their weights) must be
+    the default recipe's, which is why the experiment retrains only the folds."""
+    clips = _clips_of({"emodb": ("03", "08", "09")}, 2)
+    noisy = AugmentConfig(noise_probability=1.0)
+    every = Augmenter(noisy, clips, seed=3)
+    same = Augmenter(replace(noisy, babble_same_corpus=True), clips, seed=3)
+    for index in list(range(len(clips))) * 4:
+        np.testing.assert_array_equal(every.example(index).waveform, same.example(index).waveform)
+    assert every.rng.bit_generator.state == same.rng.bit_generator.state
 
 
 def test_octant_targets_mark_neutral_point() -> None:

@@ -5,8 +5,9 @@ Kaldi's speed perturbation, Ko et al. 2015, factors 0.9 / 1.0 / 1.1) -> energy-a
 mixup with a random other training clip (``toolkit.augment.eam``; its soft-label weight
 also mixes the acted label and the affect target) -> silence before and after the clip under a
 quiet noise floor (off unless ``silence_probability`` > 0) -> white, pink or babble noise at a
-random SNR (``toolkit.augment.noise``; babble from training clips of other speakers, and it
-covers the added silence too, as noise covers a whole recording) -> gain.
+random SNR (``toolkit.augment.noise``; babble from training clips of other speakers, of the
+same corpus when ``babble_same_corpus`` is set, and it covers the added silence too, as noise
+covers a whole recording) -> gain.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class AugmentConfig:
         silence_s: range of each side's added silence, seconds, drawn per side.
         silence_floor_snr_db: clip-to-floor SNR range of the white or pink noise that covers
             the padded clip, so the silence is a quiet room rather than digital zero.
+        babble_same_corpus: babble only from other speakers of the clip's own corpus (the
+            evaluation's babble, ``toolkit.evaluate``, is built that way: a crowd speaking the
+            clip's language and recording set-up) instead of from every other training speaker.
+            With a single training corpus both draw the same clips and the same random numbers.
     """
 
     eam_probability: float = 0.5
@@ -59,6 +64,7 @@ class AugmentConfig:
     silence_probability: float = 0.0
     silence_s: tuple[float, float] = (0.2, 1.2)
     silence_floor_snr_db: tuple[float, float] = (30.0, 60.0)
+    babble_same_corpus: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class Augmenter:
         self.clips = clips
         self.rng = np.random.default_rng(seed)
         self.speakers = np.array([u.speaker_key for u in clips.utterances])
+        self.corpora = np.array([u.corpus for u in clips.utterances])
 
     def example(self, index: int) -> TrainingExample:
         """Augmented clip ``index`` of the clip set."""
@@ -107,7 +114,7 @@ class Augmenter:
         if self._draw_silence() and mean_power(waveform) > 0:
             waveform = self._pad_with_silence(waveform)
         if self.rng.random() < config.noise_probability and mean_power(waveform) > 0:
-            waveform = self._noise(waveform, self.speakers[index])
+            waveform = self._noise(waveform, index)
         gain = 10.0 ** (self.rng.uniform(*config.gain_db) / 20.0)
         waveform = np.clip(waveform * gain, -1.0, 1.0).astype(np.float32)
         return TrainingExample(waveform, acted, soft, affect, teacher)
@@ -160,10 +167,17 @@ class Augmenter:
         )
         return mixed, float(weights[1])
 
-    def _noise(self, waveform: np.ndarray, speaker_key: str) -> np.ndarray:
+    def babble_candidates(self, index: int) -> np.ndarray:
+        """Indices of the clips babble for clip ``index`` may be made of (ascending)."""
+        allowed = self.speakers != self.speakers[index]
+        if self.config.babble_same_corpus:
+            allowed &= self.corpora == self.corpora[index]
+        return np.flatnonzero(allowed)
+
+    def _noise(self, waveform: np.ndarray, index: int) -> np.ndarray:
         kind = int(self.rng.integers(3))
         snr_db = float(self.rng.uniform(*self.config.noise_snr_db))
-        others = np.flatnonzero(self.speakers != speaker_key)
+        others = self.babble_candidates(index)
         if kind == 0:
             noise = white_noise(waveform.size, self.rng)
         elif kind == 1 or others.size == 0:
