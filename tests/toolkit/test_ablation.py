@@ -178,3 +178,13 @@ def test_the_same_corpus_babble_experiment_differs_from_the_default_only_in_its_
     babble = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90_samebabble.toml"))
     assert (default.augment.babble_same_corpus, babble.augment.babble_same_corpus) == (False, True)
     assert replace(babble, augment=default.augment) == default
+
+
+def test_the_more_babble_experiment_differs_from_the_default_only_in_its_noise_mix() -> None:
+    """docs/training.md, "More babble in training" pairs it with the default's runs of the
+    same seed: the share of noisy clips and the share of babble among them are the change."""
+    default = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90.toml"))
+    more = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90_morebabble.toml"))
+    assert more.augment.noise_kind_weights == (0.25, 0.25, 0.5)
+    assert (default.augment.noise_probability, more.augment.noise_probability) == (0.6, 0.8)
+    assert replace(more, augment=default.augment) == default

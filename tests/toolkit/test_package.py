@@ -108,5 +108,8 @@ def test_a_recipe_option_added_later_is_recorded_only_when_set() -> None:
     same_corpus = replace(default, augment=replace(default.augment, babble_same_corpus=True))
     assert config_summary(same_corpus)["augment"]["babble_same_corpus"] is True
     assert set(asdict(default)["augment"]) - set(config_summary(default)["augment"]) == {
-        "babble_same_corpus"
+        "babble_same_corpus",
+        "noise_kind_weights",
     }
+    mixed = replace(default, augment=replace(default.augment, noise_kind_weights=(0.2, 0.2, 0.6)))
+    assert config_summary(mixed)["augment"]["noise_kind_weights"] == (0.2, 0.2, 0.6)

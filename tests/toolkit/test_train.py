@@ -14,7 +14,7 @@ from torch.nn import functional as F  # noqa: N812
 from toolkit.augment.noise import mean_power
 from toolkit.data import load_corpus, neutral_point
 from toolkit.train import losses
-from toolkit.train.augment import AugmentConfig, Augmenter
+from toolkit.train.augment import NOISE_KINDS, AugmentConfig, Augmenter
 from toolkit.train.config import FoldConfig, load_config, parse_config
 from toolkit.train.dataset import (
     SAMPLING_RATE_HZ,
@@ -227,6 +227,33 @@ def test_same_corpus_babble_changes_nothing_with_one_training_corpus() -> None:
     for index in list(range(len(clips))) * 4:
         np.testing.assert_array_equal(every.example(index).waveform, same.example(index).waveform)
     assert every.rng.bit_generator.state == same.rng.bit_generator.state
+
+
+def test_equal_noise_kinds_draw_the_random_numbers_they_drew_before_the_option() -> None:
+    """Without ``noise_kind_weights`` the kind is ``rng.integers(3)`` as it always was, so the
+    default recipe (and every shipped model's) trains the same weights."""
+    clips = _clips_of({"emodb": ("03", "08")}, 1)
+    augmenter = Augmenter(AugmentConfig(), clips, seed=7)
+    reference = np.random.default_rng(7)
+    drawn = [augmenter._noise_kind() for _ in range(50)]
+    assert drawn == [int(reference.integers(3)) for _ in range(50)]
+
+
+def test_noise_kind_weights_set_the_share_of_each_noise() -> None:
+    clips = _clips_of({"emodb": ("03", "08")}, 1)
+    babble_only = Augmenter(AugmentConfig(noise_kind_weights=(0.0, 0.0, 1.0)), clips, seed=1)
+    assert {babble_only._noise_kind() for _ in range(200)} == {NOISE_KINDS.index("babble")}
+    more = Augmenter(AugmentConfig(noise_kind_weights=(0.25, 0.25, 0.5)), clips, seed=2)
+    counts = np.bincount([more._noise_kind() for _ in range(4000)], minlength=3) / 4000
+    np.testing.assert_allclose(counts, [0.25, 0.25, 0.5], atol=0.03)
+
+
+@pytest.mark.parametrize("weights", [(0.5, 0.5), (0.5, 0.6, -0.1), (0.2, 0.2, 0.2)])
+def test_noise_kind_weights_must_be_three_shares_summing_to_one(
+    weights: tuple[float, ...],
+) -> None:
+    with pytest.raises(ValueError, match="white, pink, babble summing to 1"):
+        AugmentConfig(noise_kind_weights=weights)  # type: ignore[arg-type]
 
 
 def test_octant_targets_mark_neutral_point() -> None:

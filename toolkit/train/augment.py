@@ -26,6 +26,8 @@ BABBLE_TALKERS = 4
 """Talkers summed into one babble noise (a common small-crowd setting; noise.babble_noise)."""
 BABBLE_POOL = 64
 """Clips of other speakers drawn as babble candidates per noisy clip."""
+NOISE_KINDS: tuple[str, str, str] = ("white", "pink", "babble")
+"""Training noises, in the order of ``AugmentConfig.noise_kind_weights``."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class AugmentConfig:
         eam_probability: share of clips mixed with a donor (EAM, Wang et al.).
         eam_max_donor_fraction: longest donor segment, share of the host ("up to half").
         eam_snr_db: host-to-donor SNR range (Wang et al.: [-5, 5] dB).
-        noise_probability: share of clips with added noise (white, pink, babble equally).
+        noise_probability: share of clips with added noise (white, pink, babble equally
+            unless ``noise_kind_weights`` says otherwise).
         noise_snr_db: SNR range of the added noise; covers the 0-20 dB evaluation range.
         speed_probability: share of clips speed-perturbed (factor 0.9 or 1.1).
         gain_db: uniform gain range applied last (clipped to [-1, 1]).
@@ -51,6 +54,9 @@ class AugmentConfig:
             evaluation's babble, ``toolkit.evaluate``, is built that way: a crowd speaking the
             clip's language and recording set-up) instead of from every other training speaker.
             With a single training corpus both draw the same clips and the same random numbers.
+        noise_kind_weights: shares of white, pink and babble among the noisy clips (three
+            non-negative numbers summing to 1), or None for equal shares drawn as before the
+            option existed (``rng.integers(3)``), so recipes without it train exactly as they did.
     """
 
     eam_probability: float = 0.5
@@ -65,6 +71,17 @@ class AugmentConfig:
     silence_s: tuple[float, float] = (0.2, 1.2)
     silence_floor_snr_db: tuple[float, float] = (30.0, 60.0)
     babble_same_corpus: bool = False
+    noise_kind_weights: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        weights = self.noise_kind_weights
+        if weights is None:
+            return
+        if len(weights) != len(NOISE_KINDS) or min(weights) < 0 or abs(sum(weights) - 1) > 1e-9:
+            raise ValueError(
+                f"noise_kind_weights must be {len(NOISE_KINDS)} non-negative shares of "
+                f"{', '.join(NOISE_KINDS)} summing to 1, got {list(weights)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -174,8 +191,15 @@ class Augmenter:
             allowed &= self.corpora == self.corpora[index]
         return np.flatnonzero(allowed)
 
+    def _noise_kind(self) -> int:
+        """Index into ``NOISE_KINDS`` of the next noisy clip's noise."""
+        weights = self.config.noise_kind_weights
+        if weights is None:
+            return int(self.rng.integers(len(NOISE_KINDS)))
+        return int(self.rng.choice(len(NOISE_KINDS), p=np.asarray(weights)))
+
     def _noise(self, waveform: np.ndarray, index: int) -> np.ndarray:
-        kind = int(self.rng.integers(3))
+        kind = self._noise_kind()
         snr_db = float(self.rng.uniform(*self.config.noise_snr_db))
         others = self.babble_candidates(index)
         if kind == 0:
