@@ -199,12 +199,12 @@ class Augmenter:
         return int(self.rng.choice(len(NOISE_KINDS), p=np.asarray(weights)))
 
     def _noise(self, waveform: np.ndarray, index: int) -> np.ndarray:
-        kind = self._noise_kind()
+        kind = NOISE_KINDS[self._noise_kind()]
         snr_db = float(self.rng.uniform(*self.config.noise_snr_db))
         others = self.babble_candidates(index)
-        if kind == 0:
+        if kind == "white":
             noise = white_noise(waveform.size, self.rng)
-        elif kind == 1 or others.size == 0:
+        elif kind == "pink" or others.size == 0:  # no other speaker to make babble of
             noise = pink_noise(waveform.size, self.rng)
         else:
             pool = self.rng.choice(others, size=min(BABBLE_POOL, others.size), replace=False)
