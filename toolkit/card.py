@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from service.inference.manifest import Manifest, Windowing, read_manifest
+from toolkit.augment.noise import NOISE_KINDS
 
 CARD_FILE = "MODEL_CARD.md"
 RECIPE_COMPARISON_TITLE = "Recipe comparison over training seeds"
@@ -106,7 +107,7 @@ def target_rows(metrics: dict[str, float], block: dict[str, Any]) -> list[list[s
         )
     noise = block.get("noise_ua", {})
     for corpus in sorted(noise.get("clean", {})):
-        for kind in ("white", "pink", "babble"):
+        for kind in NOISE_KINDS:
             condition = f"{kind}_10dB"
             if corpus in noise.get(condition, {}):
                 drop = noise["clean"][corpus] - noise[condition][corpus]

@@ -26,10 +26,10 @@ from typing import Any, Literal
 from scipy import stats
 
 from toolkit.ablation import RESULTS_FILE
+from toolkit.augment.noise import NOISE_KINDS
 from toolkit.card import recipe_comparison_table, record_result
 
 CORPUS_NAMES: Mapping[str, str] = {"ravdess": "RAVDESS", "emodb": "EmoDB"}
-NOISE_KINDS: tuple[str, ...] = ("white", "pink", "babble")
 NOISE_SNR_DB = 10
 """The SNR of the robustness target (no more than 10 points below clean)."""
 

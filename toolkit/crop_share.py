@@ -14,10 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from toolkit.augment.noise import NOISE_KINDS
 from toolkit.data.affect_norms import neutral_point
 from toolkit.data.registry import load_corpus
 from toolkit.data.speech_crop import crop_to_speech
-from toolkit.evaluate import NOISE_KINDS, noisy_waveforms
+from toolkit.evaluate import noisy_waveforms
 from toolkit.train.dataset import SAMPLING_RATE_HZ, load_clips
 
 PROBE_SNR_DB = 10.0

@@ -27,7 +27,13 @@ from scipy.special import log_softmax, softmax
 
 from service.audio.segment import SPEECH_PAD_S
 from service.labels import AFFECT_DIMENSIONS, CANONICAL_LABELS
-from toolkit.augment.noise import add_noise, babble_noise, pink_noise, white_noise
+from toolkit.augment.noise import (
+    NOISE_KINDS,
+    add_noise,
+    babble_noise,
+    pink_noise,
+    white_noise,
+)
 from toolkit.data.affect_norms import Affect, neutral_point
 from toolkit.data.speech_crop import served_waveforms, silence_margin_s
 from toolkit.export import (
@@ -56,7 +62,6 @@ from toolkit.train.loop import CHECKPOINT_FILE, load_checkpoint
 from toolkit.train.plan import SHARED_LABELS, RunSpec
 from toolkit.train.predict import restricted_argmax
 
-NOISE_KINDS: tuple[str, ...] = ("white", "pink", "babble")
 SNRS_DB: tuple[float, ...] = (20.0, 10.0, 5.0, 0.0)
 """Evaluation noise conditions (the task's protocol)."""
 PADDED_CONDITION = "padded"

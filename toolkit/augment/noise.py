@@ -13,6 +13,10 @@ import numpy as np
 
 from toolkit.data.types import Utterance
 
+NOISE_KINDS: tuple[str, str, str] = ("white", "pink", "babble")
+"""The noises of training and of the robustness evaluation, in this order everywhere
+(``AugmentConfig.noise_kind_weights``, ``results.json`` conditions, the card's rows)."""
+
 
 def mean_power(signal: np.ndarray) -> float:
     """Mean of the squared samples (signal units squared)."""

@@ -19,15 +19,20 @@ import torch
 import torchaudio
 
 from toolkit.augment.eam import eam_mix
-from toolkit.augment.noise import add_noise, babble_noise, mean_power, pink_noise, white_noise
+from toolkit.augment.noise import (
+    NOISE_KINDS,
+    add_noise,
+    babble_noise,
+    mean_power,
+    pink_noise,
+    white_noise,
+)
 from toolkit.train.dataset import SAMPLING_RATE_HZ, ClipSet
 
 BABBLE_TALKERS = 4
 """Talkers summed into one babble noise (a common small-crowd setting; noise.babble_noise)."""
 BABBLE_POOL = 64
 """Clips of other speakers drawn as babble candidates per noisy clip."""
-NOISE_KINDS: tuple[str, str, str] = ("white", "pink", "babble")
-"""Training noises, in the order of ``AugmentConfig.noise_kind_weights``."""
 
 
 @dataclass(frozen=True)
