@@ -15,6 +15,7 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
+from service.jobs import keys
 from tests.data_paths import shared_data_dir
 
 FINAL = {"succeeded", "failed", "canceled"}
@@ -98,11 +99,14 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 
 def kill_mid_file(worker_pid: int, redis: Redis, queue: str, timeout_s: float = 30.0) -> list[int]:
     """SIGKILL a worker and its work horse while the horse is inside a file (RQ status
-    ``started``, set by the horse itself): a crash in the middle of the analysis.
+    ``started``, set by the horse itself, and the file's outcome not yet recorded): a crash in
+    the middle of the analysis.
 
-    The horse is suspended before its job's status is read, so it cannot finish the file
-    between that check and the kill (a race a loaded machine made real); when the status is
-    not ``started`` any more it is resumed and the search goes on.
+    The horse is suspended before it is checked, so it cannot finish the file between that
+    check and the kill (a race a loaded machine made real). The outcome is checked too: a horse
+    stopped after recording it but before RQ marked the job finished had done the file's work,
+    and its retry could run after the job had already succeeded. Otherwise it is resumed and
+    the search goes on.
 
     Returns:
         The pids killed (the worker's first).
@@ -120,7 +124,7 @@ def kill_mid_file(worker_pid: int, redis: Redis, queue: str, timeout_s: float = 
             if not horses:
                 continue
             with _suspended(horses) as frozen:
-                if frozen and job.get_status() == "started":
+                if frozen and job.get_status() == "started" and not _recorded(redis, job):
                     victims = [parent, *horses]
                     for victim in victims:
                         with contextlib.suppress(psutil.NoSuchProcess):  # ended on its own
@@ -129,6 +133,12 @@ def kill_mid_file(worker_pid: int, redis: Redis, queue: str, timeout_s: float = 
                     return [victim.pid for victim in victims]
         time.sleep(0.005)
     raise AssertionError("the worker never started a file")
+
+
+def _recorded(redis: Redis, file_job: Job) -> bool:
+    """Whether the file an RQ file job analyses (args: job id, index) has its outcome stored."""
+    job_id, index = file_job.args
+    return bool(redis.hexists(keys.outcomes(job_id), str(index)))
 
 
 @contextlib.contextmanager
