@@ -188,3 +188,14 @@ def test_the_more_babble_experiment_differs_from_the_default_only_in_its_noise_m
     assert more.augment.noise_kind_weights == (0.25, 0.25, 0.5)
     assert (default.augment.noise_probability, more.augment.noise_probability) == (0.6, 0.8)
     assert replace(more, augment=default.augment) == default
+
+
+def test_the_babble20_experiment_differs_from_the_default_only_in_its_noise_mix_and_snrs() -> None:
+    """docs/training.md, "Babble at the evaluated SNRs" pairs it with the default's runs of the
+    same seed: the babble share and the SNR range are the change, the noisy share is not."""
+    default = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90.toml"))
+    babble20 = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90_babble20.toml"))
+    assert babble20.augment.noise_kind_weights == (0.25, 0.25, 0.5)
+    assert (default.augment.noise_snr_db, babble20.augment.noise_snr_db) == ((0, 30), (0, 20))
+    assert babble20.augment.noise_probability == default.augment.noise_probability
+    assert replace(babble20, augment=default.augment) == default
