@@ -28,6 +28,10 @@ NormTable = dict[str, dict[str, dict[str, float]]]
 POOLED: Final = "pooled"
 DEFAULT_NORMS_PATH: Final[Path] = Path(__file__).with_name("default_cue_norms.json")
 MIN_NORM_STD: Final[float] = 1e-9  # a norm with no spread gives no z-score
+NORM_SIGNIFICANT_DIGITS: Final[int] = 9
+"""Norm means and standard deviations are rounded to this many significant digits: the
+measurement's last digits depend on summation order (one BLAS thread or two moves the 17th),
+and a cue norm means nothing past its ninth digit, so the manifest regenerates byte for byte."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,16 @@ def measure_speech_cues(signal: npt.NDArray[np.floating], sampling_rate_hz: int)
     return measure_cues(x, sampling_rate_hz, mask)
 
 
+def round_significant(value: float, digits: int = NORM_SIGNIFICANT_DIGITS) -> float:
+    """``value`` rounded to ``digits`` significant digits (``0.0`` stays ``0.0``)."""
+    return float(f"{value:.{digits}g}")
+
+
 def summarise_norms(values_by_group: dict[str, list[dict[str, float | None]]]) -> NormTable:
-    """Mean, standard deviation (ddof 1) and count per group and cue over measured clips."""
+    """Mean, standard deviation (ddof 1) and count per group and cue over measured clips.
+
+    Means and standard deviations are rounded to ``NORM_SIGNIFICANT_DIGITS``.
+    """
     table: NormTable = {}
     for group, clips in values_by_group.items():
         cues = sorted({cue for clip in clips for cue in clip})
@@ -122,8 +134,8 @@ def summarise_norms(values_by_group: dict[str, list[dict[str, float | None]]]) -
             values = np.array([c[cue] for c in clips if c.get(cue) is not None], dtype=float)
             if values.size >= 2:
                 table[group][cue] = {
-                    "mean": float(values.mean()),
-                    "std": float(values.std(ddof=1)),
+                    "mean": round_significant(float(values.mean())),
+                    "std": round_significant(float(values.std(ddof=1))),
                     "count": float(values.size),
                 }
     return table
