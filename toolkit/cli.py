@@ -1,5 +1,5 @@
 """Command line: ``python -m toolkit {train,evaluate,export,ablate,seeds,compare-recipes,
-reproduce,compare-int8,card,environment,smoke}``."""
+check-rule,reproduce,compare-int8,card,environment,smoke}``."""
 
 from __future__ import annotations
 
@@ -85,6 +85,17 @@ def _compare_recipes(args: argparse.Namespace) -> None:
     if args.record:
         record_in_model_dir(Path(args.record), document)
     print(markdown(document), end="")
+
+
+def _check_rule(args: argparse.Namespace) -> None:
+    import json
+
+    from toolkit.decision_rule import check, load_rule, markdown, passes
+
+    checks = check(load_rule(Path(args.rule)), json.loads(Path(args.comparison).read_text()))
+    print(markdown(checks), end="")
+    if not passes(checks):
+        raise SystemExit(1)
 
 
 def _reproduce(args: argparse.Namespace) -> None:
@@ -220,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe should be the model's own)",
     )
     recipes.set_defaults(handler=_compare_recipes)
+    rule = commands.add_parser(
+        "check-rule", help="a pre-registered experiment rule applied to a compare-recipes JSON"
+    )
+    rule.add_argument("--rule", required=True, help="e.g. docs/rules/babble20_screen.toml")
+    rule.add_argument("--comparison", required=True, help="compare-recipes --json output")
+    rule.set_defaults(handler=_check_rule)
     reproduce = commands.add_parser(
         "reproduce", help="compare a retrained run with a shipped model (sha256, every head)"
     )
