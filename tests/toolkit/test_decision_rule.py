@@ -83,3 +83,19 @@ def test_the_command_exits_1_when_the_rule_fails(capsys: pytest.CaptureFixture[s
         main(["check-rule", "--rule", str(rule), "--comparison", str(MOREBABBLE_SCREEN)])
     assert exit_info.value.code == 1
     assert "verdict: fails" in capsys.readouterr().out
+
+
+def test_the_command_exits_2_on_inputs_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = DOCS / "rules" / "morebabble_screen.toml"
+    reversed_order = comparison()
+    reversed_order["recipes"] = dict(reversed(list(reversed_order["recipes"].items())))
+    reversed_path = tmp_path / "reversed.json"
+    reversed_path.write_text(json.dumps(reversed_order))
+    for comparison_path in (tmp_path / "missing.json", reversed_path):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["check-rule", "--rule", str(rule), "--comparison", str(comparison_path)])
+        assert exit_info.value.code == 2
+    errors = capsys.readouterr().err
+    assert "missing.json" in errors and "in that order" in errors
