@@ -66,9 +66,12 @@ def load_rule(path: Path) -> DecisionRule:
     """The rule in TOML file ``path`` (schema in the module docstring).
 
     Raises:
-        ValueError: a key is missing or a condition names no figure.
+        ValueError: a key is missing, a condition's figures are not a list, or it names none.
     """
     document = tomllib.loads(path.read_text(encoding="utf-8"))
+    for entry in document.get("conditions", []):
+        if not isinstance(entry.get("figures"), list):
+            raise ValueError(f"{path}: a condition's figures must be a list of figure names")
     try:
         conditions = tuple(
             Condition(

@@ -75,6 +75,9 @@ def test_a_rule_without_conditions_is_an_error(tmp_path: Path) -> None:
     path.write_text('baseline = "a"\n[[conditions]]\nrule = "1"\nfigures = ["x"]\n')
     with pytest.raises(ValueError, match="lacks the key 'min_difference_points'"):
         load_rule(path)
+    path.write_text('baseline = "a"\ncandidate = "b"\n[[conditions]]\nrule = "1"\nfigures = "x"\n')
+    with pytest.raises(ValueError, match="must be a list"):
+        load_rule(path)
 
 
 def test_the_command_exits_1_when_the_rule_fails(capsys: pytest.CaptureFixture[str]) -> None:
