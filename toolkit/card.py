@@ -588,12 +588,18 @@ def _comparison_cell(value: float | None, unit: str) -> str:
     return f"{100 * value:.1f} %" if unit == "%" else f"{value:.3f}"
 
 
+def difference_in_points(difference: float, unit: str) -> float:
+    """A compare-recipes difference in percentage points: ``%`` rows hold fractions, ``points``
+    rows already hold points (plain ``""`` rows are returned as they are)."""
+    return 100 * difference if unit == "%" else difference
+
+
 def _difference_cell(difference: float | None, unit: str) -> str:
     if difference is None:
         return "-"
     if unit == "":
         return f"{difference:+.3f}"
-    return f"{(100 if unit == '%' else 1) * difference:+.1f}"
+    return f"{difference_in_points(difference, unit):+.1f}"
 
 
 def recipe_comparison_table(document: Mapping[str, Any]) -> list[str]:

@@ -90,13 +90,12 @@ def _compare_recipes(args: argparse.Namespace) -> None:
 def _check_rule(args: argparse.Namespace) -> None:
     import json
     import sys
-    import tomllib
 
     from toolkit.decision_rule import check, load_rule, markdown, passes
 
     try:
         checks = check(load_rule(Path(args.rule)), json.loads(Path(args.comparison).read_text()))
-    except (OSError, ValueError, KeyError, tomllib.TOMLDecodeError) as error:
+    except (OSError, ValueError, KeyError) as error:  # TOML and JSON errors are ValueErrors
         print(f"check-rule: {error}", file=sys.stderr)
         raise SystemExit(2) from None  # 2: the inputs are wrong; 1: the rule fails
     print(markdown(checks), end="")

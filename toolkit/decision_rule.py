@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PERCENT_TO_POINTS = 100.0
+from toolkit.card import difference_in_points
 
 
 @dataclass(frozen=True)
@@ -69,33 +69,32 @@ def load_rule(path: Path) -> DecisionRule:
         ValueError: a key is missing, a condition's figures are not a list, or it names none.
     """
     document = tomllib.loads(path.read_text(encoding="utf-8"))
-    for entry in document.get("conditions", []):
-        if not isinstance(entry.get("figures"), list):
-            raise ValueError(f"{path}: a condition's figures must be a list of figure names")
     try:
-        conditions = tuple(
-            Condition(
-                rule=str(entry["rule"]),
-                figures=tuple(str(name) for name in entry["figures"]),
-                min_difference_points=float(entry["min_difference_points"]),
-            )
-            for entry in document["conditions"]
-        )
+        conditions = tuple(_condition(entry, path) for entry in document["conditions"])
         rule = DecisionRule(str(document["baseline"]), str(document["candidate"]), conditions)
     except KeyError as missing:
         raise ValueError(f"{path}: the rule lacks the key {missing}") from None
-    if not conditions or any(not condition.figures for condition in conditions):
+    if not conditions:
         raise ValueError(f"{path}: every rule needs conditions, each naming at least one figure")
     return rule
 
 
-def difference_in_points(row: Mapping[str, Any]) -> float:
+def _condition(entry: Mapping[str, Any], path: Path) -> Condition:
+    figures = entry.get("figures")
+    if not isinstance(figures, list) or not figures:
+        raise ValueError(
+            f"{path}: a condition's figures must be a list of figure names, at least one"
+        )
+    return Condition(
+        str(entry["rule"]), tuple(map(str, figures)), float(entry["min_difference_points"])
+    )
+
+
+def row_difference_in_points(row: Mapping[str, Any]) -> float:
     """The row's difference (second recipe minus first) in percentage points."""
-    difference = row["difference"]
-    if difference is None:
+    if row["difference"] is None:
         raise ValueError(f"{row['figure']!r} has no difference: a recipe lacks the figure")
-    scale = PERCENT_TO_POINTS if row["unit"] == "%" else 1.0
-    return float(difference) * scale
+    return difference_in_points(float(row["difference"]), str(row["unit"]))
 
 
 def check(rule: DecisionRule, comparison: Mapping[str, Any]) -> list[Check]:
@@ -117,7 +116,7 @@ def check(rule: DecisionRule, comparison: Mapping[str, Any]) -> list[Check]:
         for figure in condition.figures:
             if figure not in rows:
                 raise ValueError(f"the comparison has no figure {figure!r}")
-            difference = difference_in_points(rows[figure])
+            difference = row_difference_in_points(rows[figure])
             minimum = condition.min_difference_points
             checks.append(Check(condition.rule, figure, difference, minimum))
     return checks
