@@ -112,6 +112,11 @@ class OptimConfig:
     ``backbone_learning_rate_scale`` multiplies the learning rate of the backbone's trainable
     parameters (fine-tuned Whisper layers): pretrained layers take smaller steps than the new
     pooling and heads (discriminative fine-tuning, Howard & Ruder 2018, ULMFiT, section 3.2).
+
+    ``average_from_epoch`` (0-based; unset by default) makes the run's checkpoint the uniform
+    mean of the weights at the ends of that epoch and every later one (stochastic weight
+    averaging, :mod:`toolkit.train.weight_average`) instead of the epoch with the best
+    validation UA.
     """
 
     epochs: int = 40
@@ -123,6 +128,15 @@ class OptimConfig:
     threads: int = 1
     grad_clip_norm: float = 5.0
     backbone_learning_rate_scale: float = 1.0
+    average_from_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        start = self.average_from_epoch
+        if start is not None and not 0 <= start < self.epochs:
+            raise ValueError(
+                f"optim.average_from_epoch is {start}; use an epoch from 0 to {self.epochs - 1}"
+                " (0-based, below optim.epochs)"
+            )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from toolkit.train.dataset import (
     shuffled_batches,
 )
 from toolkit.train.predict import predict, restricted_ua
+from toolkit.train.weight_average import WeightAverage
 
 PROJECTION_DIM = 64
 """Width of the SupCon projection head (discarded after training, Khosla et al. 2020)."""
@@ -237,7 +238,10 @@ def train_run(
     """Train on ``train``, keep the epoch with the best mean validation UA, save it.
 
     The validation UA is the mean over corpora of the UA with the argmax restricted to each
-    corpus's labels. Writes ``checkpoint.pt`` and ``history.json`` into ``out_dir``.
+    corpus's labels. With ``optim.average_from_epoch`` set, the saved weights are instead the
+    mean of the weights at the ends of that epoch and every later one (the outcome's
+    ``best_epoch`` is then the last epoch and its UA the mean weights' UA).
+    Writes ``checkpoint.pt`` and ``history.json`` into ``out_dir``.
     ``feeder`` defaults to :class:`WaveformFeeder`; ``model`` to a new ``build_model``.
     """
     seed_everything(config.optim.seed, config.optim.threads)
@@ -258,6 +262,8 @@ def train_run(
     steps_per_epoch = math.ceil(len(train) / config.optim.batch_size)
     history: list[dict[str, Any]] = []
     best = TrainOutcome(out_dir / CHECKPOINT_FILE, -1, -1.0)
+    average_from = config.optim.average_from_epoch
+    average = WeightAverage(model) if average_from is not None else None
     step = 0
     for epoch in range(config.optim.epochs):
         started = time.monotonic()
@@ -300,12 +306,37 @@ def train_run(
         }
         history.append(record)
         log(json.dumps(record))
-        if score > best.best_validation_ua:
+        if average is not None and average_from is not None and epoch >= average_from:
+            average.add(model)
+        elif average is None and score > best.best_validation_ua:
             best = TrainOutcome(best.checkpoint, epoch, score)
             save_checkpoint(model, config, corpus_labels, epoch, score, best.checkpoint)
         (out_dir / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n")
+    if average is not None:
+        log(f"checkpoint: mean of the weights of epochs {average_from}-{config.optim.epochs - 1}")
+        best = _save_average(model, average, config, corpus_labels, feeder, validation, best)
     log(f"best epoch {best.best_epoch} validation UA {best.best_validation_ua:.4f}")
     return best
+
+
+def _save_average(
+    model: SerModel,
+    average: WeightAverage,
+    config: TrainConfig,
+    corpus_labels: Mapping[str, Sequence[str]],
+    feeder: Feeder,
+    validation: ClipSet,
+    outcome: TrainOutcome,
+) -> TrainOutcome:
+    """Load the averaged weights into ``model``, score and save them as the checkpoint."""
+    average.load_into(model)
+    model.eval()
+    with torch.no_grad():
+        ua = restricted_ua(feeder.validation_logits(model), validation, corpus_labels)
+    score = float(np.mean(list(ua.values())))
+    last_epoch = config.optim.epochs - 1
+    save_checkpoint(model, config, corpus_labels, last_epoch, score, outcome.checkpoint)
+    return TrainOutcome(outcome.checkpoint, last_epoch, score)
 
 
 def save_checkpoint(

@@ -1,0 +1,61 @@
+"""Stochastic weight averaging: the uniform mean of the weights at the ends of epochs.
+
+Izmailov et al. 2018 ("Averaging Weights Leads to Wider Optima and Better Generalization",
+UAI, section 3) average the weights SGD visits late in training, one snapshot per epoch; the
+mean lies in a wider part of the loss surface than any single snapshot and generalised better
+in their experiments. The networks trained here have no batch normalisation once a pretrained
+backbone is used (Whisper uses layer norm), so the mean needs no recomputed statistics; a
+model with ``MaskedBatchNorm`` (the compact network) would, and is refused.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from toolkit.model.masked_norm import MaskedBatchNorm
+
+BATCH_NORMS = (MaskedBatchNorm, nn.BatchNorm1d, nn.BatchNorm2d)
+"""Layers with running statistics that averaged weights would not match."""
+
+
+class WeightAverage:
+    """Running uniform mean of a model's floating-point state over the snapshots added.
+
+    The mean is updated as ``mean += (snapshot - mean) / n``, so a tensor that never changes
+    (a frozen layer) keeps its exact value; integer buffers keep the last snapshot's value.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        """An empty mean for snapshots of ``model``.
+
+        Raises:
+            ValueError: ``model`` has batch-norm layers, whose running statistics would not
+                match the averaged weights.
+        """
+        if any(isinstance(module, BATCH_NORMS) for module in model.modules()):
+            raise ValueError(
+                "weight averaging needs recomputed batch-norm statistics; use it with a model"
+                " without batch norm (the Whisper backbones)"
+            )
+        self.snapshots = 0
+        self._mean: dict[str, Tensor] = {}
+
+    def add(self, model: nn.Module) -> None:
+        """Fold the current weights of ``model`` into the mean."""
+        self.snapshots += 1
+        for name, value in model.state_dict().items():
+            current = value.detach().clone()
+            if name not in self._mean or not current.is_floating_point():
+                self._mean[name] = current
+                continue
+            self._mean[name] += (current - self._mean[name]) / self.snapshots
+
+    def load_into(self, model: nn.Module) -> None:
+        """Replace the weights of ``model`` by the mean.
+
+        Raises:
+            ValueError: no snapshot was added.
+        """
+        if not self.snapshots:
+            raise ValueError("no weights were averaged")
+        model.load_state_dict(self._mean)
