@@ -113,3 +113,6 @@ def test_a_recipe_option_added_later_is_recorded_only_when_set() -> None:
     }
     mixed = replace(default, augment=replace(default.augment, noise_kind_weights=(0.2, 0.2, 0.6)))
     assert config_summary(mixed)["augment"]["noise_kind_weights"] == (0.2, 0.2, 0.6)
+    assert "average_from_epoch" not in config_summary(default)["optim"]
+    averaged = replace(default, optim=replace(default.optim, average_from_epoch=5))
+    assert config_summary(averaged)["optim"]["average_from_epoch"] == 5
