@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tests.toolkit.test_fine_tuning import SPEAKERS, VALIDATION, _clips, _config
 from toolkit.data.affect_norms import neutral_point
 from toolkit.model.ser_model import ModelConfig, build_model
 from toolkit.train.config import OptimConfig, load_config
-from toolkit.train.experiment import corpus_labels
+from toolkit.train.experiment import corpus_labels, seeded_model_and_feeder
 from toolkit.train.frozen import FrozenFeatureFeeder
 from toolkit.train.loop import train_run
 from toolkit.train.weight_average import WeightAverage
@@ -100,3 +101,36 @@ def test_a_run_saves_the_mean_of_the_weights_at_the_ends_of_the_averaged_epochs(
         assert torch.allclose(value, expected, atol=1e-7), name
         if name not in trained:
             assert torch.equal(value, epoch_ends[2][name]), name  # frozen: exactly kept
+
+
+def test_averaging_changes_only_the_weights_kept_not_the_training(tmp_path: Path) -> None:
+    """docs/training.md, "Averaged weights": both recipes train the same epochs, so the
+    comparison isolates the choice of checkpoint."""
+    base = _config(tuned=1)
+    base = replace(base, optim=replace(base.optim, epochs=2))
+    averaged = replace(base, optim=replace(base.optim, average_from_epoch=0))
+    train, validation = _clips(SPEAKERS, 4), _clips(VALIDATION, 2)
+    labels = corpus_labels(train.utterances + validation.utterances)
+    records = []
+    for name, config in (("best", base), ("mean", averaged)):
+        model, feeder = seeded_model_and_feeder(config, train, validation)  # as toolkit train
+        assert model is not None and feeder is not None
+        logged: list[dict[str, object]] = []
+
+        def keep_epoch_records(message: str, into: list[dict[str, object]] = logged) -> None:
+            if message.startswith("{"):
+                into.append({k: v for k, v in json.loads(message).items() if k != "seconds"})
+
+        train_run(
+            config,
+            train,
+            validation,
+            labels,
+            neutral_point(),
+            tmp_path / name,
+            keep_epoch_records,
+            feeder,
+            model,
+        )
+        records.append(logged)
+    assert len(records[0]) == 2 and records[0] == records[1]

@@ -313,9 +313,11 @@ def train_run(
             save_checkpoint(model, config, corpus_labels, epoch, score, best.checkpoint)
         (out_dir / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n")
     if average is not None:
-        log(f"checkpoint: mean of the weights of epochs {average_from}-{config.optim.epochs - 1}")
         best = _save_average(model, average, config, corpus_labels, feeder, validation, best)
-    log(f"best epoch {best.best_epoch} validation UA {best.best_validation_ua:.4f}")
+        kept = f"mean of the weights of epochs {average_from}-{best.best_epoch}"
+    else:
+        kept = f"best epoch {best.best_epoch}"
+    log(f"{kept} validation UA {best.best_validation_ua:.4f}")
     return best
 
 
