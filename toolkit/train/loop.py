@@ -263,7 +263,7 @@ def train_run(
     history: list[dict[str, Any]] = []
     best = TrainOutcome(out_dir / CHECKPOINT_FILE, -1, -1.0)
     average_from = config.optim.average_from_epoch
-    average = WeightAverage(model) if average_from is not None else None
+    average = WeightAverage(model, average_from) if average_from is not None else None
     step = 0
     for epoch in range(config.optim.epochs):
         started = time.monotonic()
@@ -306,15 +306,15 @@ def train_run(
         }
         history.append(record)
         log(json.dumps(record))
-        if average is not None and average_from is not None and epoch >= average_from:
-            average.add(model)
-        elif average is None and score > best.best_validation_ua:
+        if average is not None:
+            average.add_epoch_end(model, epoch)
+        elif score > best.best_validation_ua:
             best = TrainOutcome(best.checkpoint, epoch, score)
             save_checkpoint(model, config, corpus_labels, epoch, score, best.checkpoint)
         (out_dir / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n")
     if average is not None:
         best = _save_average(model, average, config, corpus_labels, feeder, validation, best)
-        kept = f"mean of the weights of epochs {average_from}-{best.best_epoch}"
+        kept = f"mean of the weights of epochs {average.from_epoch}-{best.best_epoch}"
     else:
         kept = f"best epoch {best.best_epoch}"
     log(f"{kept} validation UA {best.best_validation_ua:.4f}")

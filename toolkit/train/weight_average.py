@@ -25,8 +25,8 @@ class WeightAverage:
     (a frozen layer) keeps its exact value; integer buffers keep the last snapshot's value.
     """
 
-    def __init__(self, model: nn.Module) -> None:
-        """An empty mean for snapshots of ``model``.
+    def __init__(self, model: nn.Module, from_epoch: int = 0) -> None:
+        """An empty mean for snapshots of ``model`` taken from epoch ``from_epoch`` (0-based).
 
         Raises:
             ValueError: ``model`` has batch-norm layers, whose running statistics would not
@@ -37,8 +37,15 @@ class WeightAverage:
                 "weight averaging needs recomputed batch-norm statistics; use it with a model"
                 " without batch norm (the Whisper backbones)"
             )
+        self.from_epoch = from_epoch
         self.snapshots = 0
         self._mean: dict[str, Tensor] = {}
+
+    def add_epoch_end(self, model: nn.Module, epoch: int) -> None:
+        """Fold the weights of ``model`` at the end of ``epoch`` into the mean (from
+        ``from_epoch`` on; earlier epochs are left out)."""
+        if epoch >= self.from_epoch:
+            self.add(model)
 
     def add(self, model: nn.Module) -> None:
         """Fold the current weights of ``model`` into the mean."""
