@@ -291,10 +291,7 @@ def train_run(
             step += 1
             for name, value in {**terms, "total": total}.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach()) / steps_per_epoch
-        model.eval()
-        with torch.no_grad():
-            ua = restricted_ua(feeder.validation_logits(model), validation, corpus_labels)
-        score = float(np.mean(list(ua.values())))
+        ua, score = validation_score(model, feeder, validation, corpus_labels)
         record = {
             "epoch": epoch,
             "seconds": round(time.monotonic() - started, 1),
@@ -313,12 +310,25 @@ def train_run(
             save_checkpoint(model, config, corpus_labels, epoch, score, best.checkpoint)
         (out_dir / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n")
     if average is not None:
-        best = _save_average(model, average, config, corpus_labels, feeder, validation, best)
+        best = _save_average(
+            model, average, config, corpus_labels, feeder, validation, best.checkpoint
+        )
         kept = f"mean of the weights of epochs {average.from_epoch}-{best.best_epoch}"
     else:
         kept = f"best epoch {best.best_epoch}"
     log(f"{kept} validation UA {best.best_validation_ua:.4f}")
     return best
+
+
+def validation_score(
+    model: SerModel, feeder: Feeder, validation: ClipSet, corpus_labels: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, float], float]:
+    """UA per corpus on the clean validation clips (argmax restricted to each corpus's labels)
+    and their mean, the score a run keeps its weights by; leaves ``model`` in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        ua = restricted_ua(feeder.validation_logits(model), validation, corpus_labels)
+    return ua, float(np.mean(list(ua.values())))
 
 
 def _save_average(
@@ -328,17 +338,14 @@ def _save_average(
     corpus_labels: Mapping[str, Sequence[str]],
     feeder: Feeder,
     validation: ClipSet,
-    outcome: TrainOutcome,
+    checkpoint: Path,
 ) -> TrainOutcome:
-    """Load the averaged weights into ``model``, score and save them as the checkpoint."""
+    """Load the averaged weights into ``model``, score and save them as ``checkpoint``."""
     average.load_into(model)
-    model.eval()
-    with torch.no_grad():
-        ua = restricted_ua(feeder.validation_logits(model), validation, corpus_labels)
-    score = float(np.mean(list(ua.values())))
+    _, score = validation_score(model, feeder, validation, corpus_labels)
     last_epoch = config.optim.epochs - 1
-    save_checkpoint(model, config, corpus_labels, last_epoch, score, outcome.checkpoint)
-    return TrainOutcome(outcome.checkpoint, last_epoch, score)
+    save_checkpoint(model, config, corpus_labels, last_epoch, score, checkpoint)
+    return TrainOutcome(checkpoint, last_epoch, score)
 
 
 def save_checkpoint(
