@@ -199,3 +199,13 @@ def test_the_babble20_experiment_differs_from_the_default_only_in_its_noise_mix_
     assert (default.augment.noise_snr_db, babble20.augment.noise_snr_db) == ((0, 30), (0, 20))
     assert babble20.augment.noise_probability == default.augment.noise_probability
     assert replace(babble20, augment=default.augment) == default
+
+
+def test_the_both_layers_experiment_differs_from_the_default_only_in_its_tuned_layers() -> None:
+    """docs/training.md, "Fine-tuning both kept layers" pairs it with the default's runs of the
+    same seed: how many of the two kept encoder layers are fine-tuned is the only change."""
+    default = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90.toml"))
+    both = load_config(SPEC.with_name("whisper_l2_noisy_servecrop_q90_tune2.toml"))
+    assert both.model.whisper_layers == default.model.whisper_layers == 2
+    assert (default.model.whisper_trainable_layers, both.model.whisper_trainable_layers) == (1, 2)
+    assert replace(both, model=default.model) == default

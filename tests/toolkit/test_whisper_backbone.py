@@ -350,17 +350,19 @@ def test_a_truncated_encoder_is_the_bottom_layers_of_the_whole_one(
     assert float((frames - whole).abs().max()) > 0.1  # layers 2 and 3 are really gone
 
 
-def test_a_truncated_encoder_fine_tunes_and_caches_its_own_top_layer(
-    ct2_model: CT2Model, clips: list[np.ndarray]
+@pytest.mark.parametrize(
+    ("tuned", "tuned_parts"),
+    [(1, {"layers.1", "final_norm"}), (2, {"layers.0", "layers.1", "final_norm"})],
+)
+def test_a_truncated_encoder_fine_tunes_and_caches_its_own_top_layers(
+    ct2_model: CT2Model, clips: list[np.ndarray], tuned: int, tuned_parts: set[str]
 ) -> None:
     truncated = WhisperTinyEncoder(num_layers=2)
     truncated.load_ct2_variables(ct2_model.variables)
-    truncated.set_trainable_layers(1)
-    tuned = [name for name, p in truncated.named_parameters() if p.requires_grad]
-    assert {name.rsplit(".", 2)[0] for name in tuned} == {
-        "layers.1",
-        "final_norm",
-    } and truncated.prefix_is_frozen
+    truncated.set_trainable_layers(tuned)
+    names = [name for name, p in truncated.named_parameters() if p.requires_grad]
+    assert {name.rsplit(".", 2)[0] for name in names} == tuned_parts
+    assert truncated.prefix_is_frozen and truncated.trainable_layers == tuned
     padded, sample_counts = pad_batch(clips)
     waveform, lengths = torch.from_numpy(padded), torch.from_numpy(sample_counts)
     with torch.no_grad():
