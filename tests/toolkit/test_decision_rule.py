@@ -34,6 +34,19 @@ def test_the_more_babble_screen_fails_rules_2_and_3_as_recorded() -> None:
     assert "verdict: fails (rules 2, 3)" in markdown(checks)
 
 
+@pytest.mark.parametrize(
+    ("experiment", "failed_rules"),
+    [("swa_screen", {"1", "4"}), ("tune2_screen", {"1", "4"})],
+)
+def test_each_recorded_screen_reaches_the_verdict_docs_training_md_states(
+    experiment: str, failed_rules: set[str]
+) -> None:
+    """"Averaged weights" and "Fine-tuning both kept layers": both failed rules 1 and 4."""
+    document = json.loads((DOCS / f"{experiment}.json").read_text())
+    checks = check(load_rule(DOCS / "rules" / f"{experiment}.toml"), document)
+    assert {item.rule for item in checks if not item.holds} == failed_rules
+
+
 def test_a_comparison_that_meets_every_minimum_passes() -> None:
     document = comparison()
     for row in document["rows"]:
