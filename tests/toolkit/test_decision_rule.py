@@ -41,7 +41,7 @@ def test_the_more_babble_screen_fails_rules_2_and_3_as_recorded() -> None:
 def test_each_recorded_screen_reaches_the_verdict_docs_training_md_states(
     experiment: str, failed_rules: set[str]
 ) -> None:
-    """ "Averaged weights" and "Fine-tuning both kept layers": both failed rules 1 and 4."""
+    """docs/training.md, "Averaged weights" and "Fine-tuning both kept layers": rules 1, 4 fail."""
     document = json.loads((DOCS / f"{experiment}.json").read_text())
     checks = check(load_rule(DOCS / "rules" / f"{experiment}.toml"), document)
     assert {item.rule for item in checks if not item.holds} == failed_rules
