@@ -10,7 +10,8 @@ model with ``MaskedBatchNorm`` (the compact network) would, and is refused.
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from toolkit.model.masked_norm import MaskedBatchNorm
 
@@ -19,10 +20,12 @@ BATCH_NORMS = (MaskedBatchNorm, nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 class WeightAverage:
-    """Running uniform mean of a model's floating-point state over the snapshots added.
+    """Uniform mean of a model's parameters over the epochs added, from one epoch on.
 
-    The mean is updated as ``mean += (snapshot - mean) / n``, so a tensor that never changes
-    (a frozen layer) keeps its exact value; integer buffers keep the last snapshot's value.
+    The arithmetic is PyTorch's own (:class:`torch.optim.swa_utils.AveragedModel`, equal
+    weights: ``mean += (snapshot - mean) / n``), so a parameter that never changes (a frozen
+    layer) keeps its exact value; buffers are the last snapshot's. This class adds which
+    epochs count and the refusal of batch norm.
     """
 
     def __init__(self, model: nn.Module, from_epoch: int = 0) -> None:
@@ -38,8 +41,7 @@ class WeightAverage:
                 " without batch norm (the Whisper backbones)"
             )
         self.from_epoch = from_epoch
-        self.snapshots = 0
-        self._mean: dict[str, Tensor] = {}
+        self._averaged = AveragedModel(model)
 
     def add_epoch_end(self, model: nn.Module, epoch: int) -> None:
         """Fold the weights of ``model`` at the end of ``epoch`` into the mean (from
@@ -49,13 +51,7 @@ class WeightAverage:
 
     def add(self, model: nn.Module) -> None:
         """Fold the current weights of ``model`` into the mean."""
-        self.snapshots += 1
-        for name, value in model.state_dict().items():
-            current = value.detach().clone()
-            if name not in self._mean or not current.is_floating_point():
-                self._mean[name] = current
-                continue
-            self._mean[name] += (current - self._mean[name]) / self.snapshots
+        self._averaged.update_parameters(model)
 
     def load_into(self, model: nn.Module) -> None:
         """Replace the weights of ``model`` by the mean.
@@ -63,6 +59,6 @@ class WeightAverage:
         Raises:
             ValueError: no snapshot was added.
         """
-        if not self.snapshots:
+        if not int(self._averaged.n_averaged):
             raise ValueError("no weights were averaged")
-        model.load_state_dict(self._mean)
+        model.load_state_dict(self._averaged.module.state_dict())
