@@ -8,9 +8,11 @@ evaluated (``results.json``) is not redone, so an interrupted ablation resumes.
 
 Output: ``<out>/<variant>/`` run directories, ``<out>/ablation.json`` and ``<out>/ablation.md``;
 with ``--backbones dir,dir`` a second table compares fully evaluated run directories (all
-folds), e.g. the compact and the frozen-Whisper recipe. ``--set key=value`` adds overrides to
-the variants this invocation trains (for example ``optim.threads=2``); the run's
-``config.json`` records them.
+folds), e.g. the compact and the frozen-Whisper recipe. ``--reference NAME`` reads the same
+variants against another one of them (differences and paired intervals against ``NAME``), into
+``ablation_vs_<NAME>.json`` and ``.md`` so that the spec's own table stays. ``--set
+key=value`` adds overrides to the variants this invocation trains (for example
+``optim.threads=2``); the run's ``config.json`` records them.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ CORPORA = ("ravdess", "emodb")
 BOOTSTRAP_RESAMPLES = 2000
 """Paired bootstrap resamples of the test clips for the interval of a difference."""
 BOOTSTRAP_SEED = 0
+
+
+class UnknownVariantError(ValueError):
+    """A variant name that the spec file does not define."""
 
 
 @dataclass(frozen=True)
@@ -308,14 +314,25 @@ def ablate(
     backbone_dirs: Sequence[Path] = (),
     table_only: bool = False,
     extra_overrides: Sequence[str] = (),
+    reference: str | None = None,
 ) -> Path:
     """Run the (chosen) variants of ``spec_path`` into ``out_root`` and write the tables.
 
     ``extra_overrides`` (``key=value``) are added to every variant this call trains. With
     ``table_only``, nothing is trained or evaluated: the table lists the variants that already
-    have results. Returns the path of ``ablation.md``.
+    have results. ``reference`` (a variant of the spec) replaces the spec's reference and
+    writes ``ablation_vs_<reference>.*`` instead. Returns the path of the markdown table.
+    Raises :class:`UnknownVariantError` when ``reference`` is not a variant of the spec.
     """
     spec = read_spec(spec_path)
+    stem = "ablation"
+    if reference is not None and reference != spec.reference:
+        if reference not in {v.name for v in spec.variants}:
+            known = ", ".join(v.name for v in spec.variants)
+            message = f"reference {reference!r} is not a variant of {spec_path}: {known}"
+            raise UnknownVariantError(message)
+        spec = replace(spec, reference=reference)
+        stem = f"ablation_vs_{reference}"
     rows = []
     for variant in spec.variants:
         out_dir = out_root / variant.name
@@ -334,10 +351,10 @@ def ablate(
         "variants": rows,
         "backbones": backbones,
     }
-    (out_root / "ablation.json").write_text(json.dumps(document, indent=1) + "\n")
+    (out_root / f"{stem}.json").write_text(json.dumps(document, indent=1) + "\n")
     lines = ["# Ablations", "", *ablation_markdown(rows, spec.runs, spec.reference)]
     if backbones:
         lines += ["", "## Backbones (all folds)", "", *backbone_markdown(backbones)]
-    path = out_root / "ablation.md"
+    path = out_root / f"{stem}.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

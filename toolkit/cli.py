@@ -51,11 +51,21 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _ablate(args: argparse.Namespace) -> None:
-    from toolkit.ablation import ablate
+    import sys
+
+    from toolkit.ablation import UnknownVariantError, ablate
 
     names = [n for n in args.variants.split(",") if n] or None
     backbones = [Path(d) for d in args.backbones.split(",") if d]
-    print(ablate(Path(args.spec), Path(args.out), names, backbones, args.table_only, args.set))
+    reference = args.reference or None
+    try:
+        table = ablate(
+            Path(args.spec), Path(args.out), names, backbones, args.table_only, args.set, reference
+        )
+    except UnknownVariantError as error:
+        print(f"ablate: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(table)
 
 
 def _seeds(args: argparse.Namespace) -> None:
@@ -183,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--backbones", default="", help="evaluated run dirs to compare over all folds"
     )
     ablation.add_argument("--table-only", action="store_true", help="only rewrite the tables")
+    ablation.add_argument(
+        "--reference",
+        default="",
+        help="read the variants against this one (default: the spec's reference)",
+    )
     ablation.add_argument(
         "--set",
         action="append",

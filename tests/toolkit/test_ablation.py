@@ -88,6 +88,43 @@ def test_fine_tuning_spec_compares_against_the_frozen_encoder(tmp_path: Path) ->
     assert "| +3.0 |" in rows["whisper_top2"]
 
 
+def test_another_reference_gets_its_own_table_and_leaves_the_spec_table(tmp_path: Path) -> None:
+    _fake_variant(tmp_path / "whisper_frozen", 0.60, 0.60)
+    _fake_variant(tmp_path / "whisper_top2", 0.64, 0.62)
+    _fake_variant(tmp_path / "whisper_all", 0.66, 0.66)
+    spec_table = ablate(WHISPER_SPEC, tmp_path, table_only=True)
+    against_top2 = ablate(WHISPER_SPEC, tmp_path, table_only=True, reference="whisper_top2")
+    assert against_top2.name == "ablation_vs_whisper_top2.md"
+    rows = {
+        line.split(" | ")[0].strip("| "): line for line in against_top2.read_text().splitlines()
+    }
+    assert "| vs whisper_top2 |" in rows["variant"]
+    assert "| +3.0 |" in rows["whisper_all"] and "| -3.0 |" in rows["whisper_frozen"]
+    assert "| vs whisper_frozen |" in spec_table.read_text()  # the spec's table is kept
+    document = json.loads((tmp_path / "ablation_vs_whisper_top2.json").read_text())
+    assert document["reference"] == "whisper_top2"
+
+
+def test_an_unknown_reference_is_refused_before_anything_is_trained(tmp_path: Path) -> None:
+    from toolkit.ablation import UnknownVariantError
+
+    with pytest.raises(UnknownVariantError, match=r"whisper_top3.*whisper_frozen, whisper_top1"):
+        ablate(WHISPER_SPEC, tmp_path, ["whisper_top1"], reference="whisper_top3")
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_command_line_names_the_unknown_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from toolkit.cli import main
+
+    argv = ["ablate", "--spec", str(WHISPER_SPEC), "--out", str(tmp_path), "--table-only"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--reference", "nope"])
+    assert exit_info.value.code == 2
+    assert "ablate: reference 'nope' is not a variant" in capsys.readouterr().err
+
+
 def test_the_whisper_training_recipe_is_the_measured_top2_variant() -> None:
     """`make train-whisper` must train what the fine-tuning table measured, nothing else; only
     the int8 method of its export differs (chosen by `toolkit compare-int8`)."""
