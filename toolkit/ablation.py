@@ -333,14 +333,16 @@ def ablate(
             raise UnknownVariantError(message)
         spec = replace(spec, reference=reference)
         stem = f"ablation_vs_{reference}"
-    rows = []
     for variant in spec.variants:
-        out_dir = out_root / variant.name
         if not table_only and (names is None or variant.name in names):
             overrides = (*variant.overrides, *extra_overrides)
-            run_variant(replace(variant, overrides=overrides), spec.runs, out_dir)
-        if (out_dir / RESULTS_FILE).is_file():
-            rows.append(variant_row(variant, spec.runs, out_dir))
+            run_variant(replace(variant, overrides=overrides), spec.runs, out_root / variant.name)
+    # rows are read after all training, so variants another process finished meanwhile count
+    rows = [
+        variant_row(variant, spec.runs, out_root / variant.name)
+        for variant in spec.variants
+        if (out_root / variant.name / RESULTS_FILE).is_file()
+    ]
     add_intervals(rows, out_root, spec.runs, spec.reference)
     backbones = [backbone_row(d) for d in backbone_dirs]
     out_root.mkdir(parents=True, exist_ok=True)

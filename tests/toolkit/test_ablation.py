@@ -154,6 +154,26 @@ def test_extra_overrides_reach_only_the_variants_trained_now(
     assert trained["whisper_top1"].model.whisper_trainable_layers == 1  # the spec's own set
 
 
+def test_variants_another_process_finished_during_training_are_in_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes may share an out dir (one variant each); the table of the one that
+    finishes last lists both, with its difference against the reference."""
+    import toolkit.ablation as ablation
+
+    def train_while_the_other_process_finishes(
+        variant: Variant, runs: Sequence[str], out_dir: Path
+    ) -> dict[str, object]:
+        _fake_variant(tmp_path / "whisper_frozen", 0.60, 0.60)  # the other process
+        _fake_variant(out_dir, 0.70, 0.66)
+        return {}
+
+    monkeypatch.setattr(ablation, "run_variant", train_while_the_other_process_finishes)
+    markdown = ablate(WHISPER_SPEC, tmp_path, ["whisper_all"]).read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in markdown.splitlines()}
+    assert "| +8.0 |" in rows["whisper_all"] and "| +0.0 |" in rows["whisper_frozen"]
+
+
 def test_backbone_rows_name_how_much_of_the_encoder_was_fine_tuned() -> None:
     assert backbone_description({"backbone": "compact"}) == "compact"
     assert backbone_description({"backbone": "whisper_tiny"}) == "whisper_tiny, frozen"
