@@ -322,15 +322,17 @@ def ablate(
     ``table_only``, nothing is trained or evaluated: the table lists the variants that already
     have results. ``reference`` (a variant of the spec) replaces the spec's reference and
     writes ``ablation_vs_<reference>.*`` instead. Returns the path of the markdown table.
-    Raises :class:`UnknownVariantError` when ``reference`` is not a variant of the spec.
+    Raises :class:`UnknownVariantError` when ``reference`` or one of ``names`` is not a
+    variant of the spec (before anything is trained).
     """
     spec = read_spec(spec_path)
+    known = [v.name for v in spec.variants]
+    for role, name in [("reference", reference), *(("variant", n) for n in names or ())]:
+        if name is not None and name not in known:
+            message = f"{role} {name!r} is not a variant of {spec_path}: {', '.join(known)}"
+            raise UnknownVariantError(message)
     stem = "ablation"
     if reference is not None and reference != spec.reference:
-        if reference not in {v.name for v in spec.variants}:
-            known = ", ".join(v.name for v in spec.variants)
-            message = f"reference {reference!r} is not a variant of {spec_path}: {known}"
-            raise UnknownVariantError(message)
         spec = replace(spec, reference=reference)
         stem = f"ablation_vs_{reference}"
     for variant in spec.variants:

@@ -105,15 +105,19 @@ def test_another_reference_gets_its_own_table_and_leaves_the_spec_table(tmp_path
     assert document["reference"] == "whisper_top2"
 
 
-def test_an_unknown_reference_is_refused_before_anything_is_trained(tmp_path: Path) -> None:
+def test_an_unknown_reference_or_variant_is_refused_before_anything_is_trained(
+    tmp_path: Path,
+) -> None:
     from toolkit.ablation import UnknownVariantError
 
     with pytest.raises(UnknownVariantError, match=r"whisper_top3.*whisper_frozen, whisper_top1"):
         ablate(WHISPER_SPEC, tmp_path, ["whisper_top1"], reference="whisper_top3")
+    with pytest.raises(UnknownVariantError, match=r"variant 'whisper_al' is not a variant"):
+        ablate(WHISPER_SPEC, tmp_path, ["whisper_top1", "whisper_al"])  # a typo trains nothing
     assert not any(tmp_path.iterdir())
 
 
-def test_the_command_line_names_the_unknown_reference(
+def test_the_command_line_names_the_unknown_reference_and_variant(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from toolkit.cli import main
@@ -123,6 +127,10 @@ def test_the_command_line_names_the_unknown_reference(
         main([*argv, "--reference", "nope"])
     assert exit_info.value.code == 2
     assert "ablate: reference 'nope' is not a variant" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--variants", "whisper_top2,nope"])
+    assert exit_info.value.code == 2
+    assert "ablate: variant 'nope' is not a variant" in capsys.readouterr().err
 
 
 def test_the_whisper_training_recipe_is_the_measured_top2_variant() -> None:
