@@ -145,6 +145,9 @@ def test_the_recorded_whole_encoder_run_misses_its_pre_registered_margin() -> No
     assert round(difference_points, 1) == -2.2 and not difference_points > 4.0
     spec_table = json.loads((docs / "ablation_whisper_rerun.json").read_text())
     assert {row["variant"]: row["test_ua_mean"] for row in spec_table["variants"]} == mean
+    seed1 = json.loads((docs / "ablation_whisper_rerun_seed1_vs_top2.json").read_text())
+    seed1_mean = {row["variant"]: row["test_ua_mean"] for row in seed1["variants"]}
+    assert round(100 * (seed1_mean["whisper_all"] - seed1_mean["whisper_top2"]), 1) == -2.5
 
 
 def test_the_whisper_training_recipe_is_the_measured_top2_variant() -> None:
