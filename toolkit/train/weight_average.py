@@ -10,6 +10,7 @@ model with ``MaskedBatchNorm`` (the compact network) would, and is refused.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -24,7 +25,8 @@ class WeightAverage:
 
     The arithmetic is PyTorch's own (:class:`torch.optim.swa_utils.AveragedModel`, equal
     weights: ``mean += (snapshot - mean) / n``), so a parameter that never changes (a frozen
-    layer) keeps its exact value; buffers are the last snapshot's. This class adds which
+    layer) keeps its exact value. Only parameters are averaged and loaded: the model keeps its
+    own buffers (the averaged copy's are those of construction time). This class adds which
     epochs count and the refusal of batch norm.
     """
 
@@ -54,11 +56,15 @@ class WeightAverage:
         self._averaged.update_parameters(model)
 
     def load_into(self, model: nn.Module) -> None:
-        """Replace the weights of ``model`` by the mean.
+        """Replace the parameters of ``model`` by their mean (its buffers stay).
 
         Raises:
             ValueError: no snapshot was added.
         """
         if not int(self._averaged.n_averaged):
             raise ValueError("no weights were averaged")
-        model.load_state_dict(self._averaged.module.state_dict())
+        with torch.no_grad():
+            for mean, parameter in zip(
+                self._averaged.module.parameters(), model.parameters(), strict=True
+            ):
+                parameter.copy_(mean)
