@@ -91,13 +91,19 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class TrainingExample:
-    """One augmented clip and its targets (``C`` = 9 labels)."""
+    """One augmented clip and its targets (``C`` = 9 labels).
+
+    ``teacher``: a teacher model's probabilities ``(C,)`` (distillation); ``clean``: the
+    training model's own probabilities ``(C,)`` on the clip's clean version, the target of the
+    consistency term (set per step by the cached-view feeder, :mod:`toolkit.train.frozen`).
+    """
 
     waveform: np.ndarray
     acted: np.ndarray
     soft: np.ndarray
     affect: np.ndarray
     teacher: np.ndarray | None = None
+    clean: np.ndarray | None = None
 
 
 def change_speed(waveform: np.ndarray, factor: float) -> np.ndarray:

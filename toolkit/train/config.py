@@ -71,6 +71,10 @@ class LossConfig:
         octant_start, octant_end, octant_decay_epochs: octant CE weight schedule
             (EmoSphere-SER: 1 -> 0.01 over the first epochs).
         class_balanced: weight the categorical terms by balanced label weights (UA target).
+        consistency: weight of the clean-view consistency term (0 = off, and then nothing of
+            it is computed): KL from the model's own prediction on a training clip's clean
+            cached view to its prediction on the augmented view drawn for the step
+            (:func:`toolkit.train.losses.clean_consistency`; needs a cached backbone).
     """
 
     kl: float = 1.0
@@ -85,6 +89,11 @@ class LossConfig:
     octant_end: float = 0.01
     octant_decay_epochs: int = 10
     class_balanced: bool = False
+    consistency: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.consistency < 0:
+            raise ValueError(f"loss.consistency is {self.consistency}; use 0 (off) or more")
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,21 @@ class TrainConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+
+    def __post_init__(self) -> None:
+        if self.loss.consistency == 0:
+            return
+        if self.model.backbone == "compact":
+            raise ValueError(
+                "loss.consistency needs the clean and augmented views a pretrained backbone "
+                'caches (model.backbone = "whisper_tiny"); the compact backbone trains on '
+                "waveforms augmented afresh, so set loss.consistency = 0 for it"
+            )
+        if self.data.frozen_views < 2:
+            raise ValueError(
+                f"loss.consistency needs augmented views besides the clean one; "
+                f"data.frozen_views is {self.data.frozen_views}, use 2 or more"
+            )
 
 
 T = TypeVar("T")

@@ -6,13 +6,16 @@ frames for the same waveform every epoch, so its output is computed once: for ev
 validation clip (clean) and for ``views`` versions of every training clip (view 0 clean, the
 others augmented by :class:`toolkit.train.augment.Augmenter`, EAM and noise included, with
 their mixed targets). Each epoch draws one view per clip and trains the fine-tuned top layers
-(``model.whisper_trainable_layers``; none when frozen), FLAM and the heads on it. The
+(``model.whisper_trainable_layers``; none when frozen), FLAM and the heads on it. With
+``loss.consistency`` on, an augmented view drawn for a step also gets the model's own
+prediction on the clip's clean view (view 0) as the target of the consistency term. The
 checkpoint holds the whole model (backbone included), so export and evaluation are the same
 as for the compact model.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol, cast
 
 import numpy as np
@@ -109,16 +112,51 @@ class FrozenFeatureFeeder:
         self.frames = [backbone_frames(model, [e.waveform for e in view]) for view in self.views]
         self.validation_frames = backbone_frames(model, validation.waveforms)
         self.batch_size = config.optim.batch_size
+        self.consistency = config.loss.consistency > 0
 
     def train_batch(
         self, model: SerModel, indices: np.ndarray
     ) -> tuple[SerOutputs, list[TrainingExample]]:
-        """One random view per clip of ``indices``."""
+        """One random view per clip of ``indices`` (with clean-view targets when the
+        consistency term is on)."""
         chosen = self.rng.integers(len(self.views), size=len(indices))
         frames = [self.frames[v][int(i)] for v, i in zip(chosen, indices, strict=True)]
         examples = [self.views[v][int(i)] for v, i in zip(chosen, indices, strict=True)]
+        if self.consistency:
+            examples = self.with_clean_targets(model, indices, chosen, examples)
         batch, mask = pad_frames(frames)
         return pooled_outputs(model, batch, mask), examples
+
+    def with_clean_targets(
+        self,
+        model: SerModel,
+        indices: np.ndarray,
+        chosen: np.ndarray,
+        examples: list[TrainingExample],
+    ) -> list[TrainingExample]:
+        """``examples`` (views ``chosen`` of clips ``indices``) with ``clean`` set where the
+        view is augmented and keeps the clip's own acted label (not mixed with another
+        label by EAM): softmax of the model's logits on the clip's clean view, in eval mode
+        (no dropout) and without gradient; ``model``'s mode is restored."""
+        rows = [
+            row
+            for row, (view, index) in enumerate(zip(chosen, indices, strict=True))
+            if view != 0
+            and np.allclose(examples[row].acted, self.views[0][int(index)].acted, atol=1e-6)
+        ]
+        if not rows:
+            return examples
+        batch, mask = pad_frames([self.frames[0][int(indices[row])] for row in rows])
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            logits = pooled_outputs(model, batch, mask).heads.logits
+        model.train(was_training)
+        probabilities = torch.softmax(logits, dim=-1).numpy()
+        targeted = list(examples)
+        for row, clean in zip(rows, probabilities, strict=True):
+            targeted[row] = replace(examples[row], clean=clean)
+        return targeted
 
     def validation_logits(self, model: SerModel) -> np.ndarray:
         """``(N, 9)`` logits of the clean validation clips from cached frames."""

@@ -56,7 +56,9 @@ class AuxiliaryModules(nn.Module):
 @dataclass(frozen=True)
 class BatchTargets:
     """Targets of one batch: ``acted``/``soft`` ``(B, 9)``, ``affect`` ``(B, 3)``,
-    ``octant`` int64 ``(B,)`` (-1 = none), ``label`` int64 ``(B,)`` dominant acted label."""
+    ``octant`` int64 ``(B,)`` (-1 = none), ``label`` int64 ``(B,)`` dominant acted label;
+    ``teacher`` ``(B, 9)`` when every example has one; ``clean`` ``(B, 9)`` and ``has_clean``
+    bool ``(B,)`` when any example has a clean-view target (rows without one are zeros)."""
 
     acted: Tensor
     soft: Tensor
@@ -64,6 +66,8 @@ class BatchTargets:
     octant: Tensor
     label: Tensor
     teacher: Tensor | None = None
+    clean: Tensor | None = None
+    has_clean: Tensor | None = None
 
 
 def batch_targets(examples: Sequence[TrainingExample], neutral: Affect) -> BatchTargets:
@@ -77,6 +81,7 @@ def batch_targets(examples: Sequence[TrainingExample], neutral: Affect) -> Batch
         octant=torch.from_numpy(octant_targets(affect, neutral)),
         label=torch.from_numpy(acted.argmax(axis=1)),
         teacher=_teacher_tensor(examples),
+        **_clean_tensors(examples),
     )
 
 
@@ -85,6 +90,19 @@ def _teacher_tensor(examples: Sequence[TrainingExample]) -> Tensor | None:
     if any(t is None for t in teachers):
         return None
     return torch.from_numpy(np.stack(teachers).astype(np.float32))  # type: ignore[arg-type]
+
+
+def _clean_tensors(examples: Sequence[TrainingExample]) -> dict[str, Tensor]:
+    """``clean`` and ``has_clean`` of :class:`BatchTargets`, or nothing if no example has one."""
+    has_clean = np.array([e.clean is not None for e in examples])
+    if not has_clean.any():
+        return {}
+    width = next(e.clean for e in examples if e.clean is not None).shape[0]
+    rows = [np.zeros(width) if e.clean is None else e.clean for e in examples]
+    return {
+        "clean": torch.from_numpy(np.stack(rows).astype(np.float32)),
+        "has_clean": torch.from_numpy(has_clean),
+    }
 
 
 def loss_terms(
@@ -97,13 +115,24 @@ def loss_terms(
 ) -> dict[str, Tensor]:
     """Unweighted value of every loss term for one batch (``class_weights`` ``(9,)``
     re-weights the categorical terms when class-balanced training is on; ``distill`` is
-    present when the batch carries teacher probabilities)."""
+    present when the batch carries teacher probabilities, ``consistency`` when its weight is
+    above 0)."""
     terms = _base_terms(outputs, targets, aux, config.loss, octant_weights, class_weights)
     if targets.teacher is not None:
         terms["distill"] = losses.distillation(
             outputs.heads.logits, targets.teacher, config.distill.temperature
         )
+    if config.loss.consistency > 0:
+        terms["consistency"] = _consistency_term(outputs, targets)
     return terms
+
+
+def _consistency_term(outputs: SerOutputs, targets: BatchTargets) -> Tensor:
+    """The clean-view consistency term; 0 for a batch without any clean-view target."""
+    logits = outputs.heads.logits
+    if targets.clean is None or targets.has_clean is None:
+        return logits.sum() * 0.0
+    return losses.clean_consistency(logits, targets.clean, targets.has_clean)
 
 
 def _base_terms(
@@ -141,6 +170,7 @@ def _loss_weights(config: LossConfig, epoch: int) -> dict[str, float]:
         "center": config.center,
         "supcon": config.supcon,
         "affect": config.affect,
+        "consistency": config.consistency,
         "octant": losses.octant_weight(
             epoch, config.octant_start, config.octant_end, config.octant_decay_epochs
         ),

@@ -6,6 +6,8 @@
 - :class:`CenterLoss`: Wen et al. 2016 ("A Discriminative Feature Learning Approach for Deep
   Face Recognition"): squared distance of each embedding to its class centre.
 - :func:`supervised_contrastive`: SupCon (Khosla et al. 2020, eq. 2, "L_out").
+- :func:`clean_consistency`: KL from the model's prediction on a clip's clean version to its
+  prediction on the augmented version (the consistency loss of UDA, Xie et al. 2020).
 - :func:`ccc_loss` and :func:`octant_weight`: EmoSphere-SER (Cho et al.) affect loss
   ``1 - CCC`` per dimension and an octant cross-entropy whose weight falls from 1 to 0.01.
 """
@@ -89,6 +91,21 @@ def distillation(logits: Tensor, teacher: Tensor, temperature: float) -> Tensor:
     """``T^2 * KL(teacher || softmax(logits / T))`` (Hinton et al. 2015); ``teacher`` holds
     the teacher's probabilities at the same temperature, ``(B, C)``."""
     return temperature**2 * soft_kl(logits / temperature, teacher)
+
+
+def clean_consistency(logits: Tensor, clean: Tensor, has_clean: Tensor) -> Tensor:
+    """Mean over the rows with ``has_clean`` of KL(clean || softmax(logits)), in nats.
+
+    ``logits`` ``(B, C)`` on the augmented views; ``clean`` ``(B, C)`` the model's own
+    probabilities on the same clips' clean views, computed without gradient (UDA, Xie et al.
+    2020, "Unsupervised Data Augmentation for Consistency Training", eq. 1: a fixed copy of
+    the current model predicts the unaugmented input); ``has_clean`` bool ``(B,)``, rows
+    without a clean target (clean views themselves, mixes of two clips) are skipped.
+    Returns 0 (with a gradient path) when no row has one.
+    """
+    if not bool(has_clean.any()):
+        return logits.sum() * 0.0
+    return soft_kl(logits[has_clean], clean[has_clean])
 
 
 def concordance(pred: Tensor, target: Tensor) -> Tensor:
