@@ -305,6 +305,7 @@ RECORDED_ONLY_WHEN_SET: dict[tuple[str, str], object] = {
     ("augment", "babble_same_corpus"): False,
     ("augment", "noise_kind_weights"): None,
     ("optim", "average_from_epoch"): None,
+    ("loss", "consistency"): 0.0,
 }
 """Recipe options added after models shipped, left out of the record while at their default
 (off): the recipe of a model trained before an option existed then reads the same as when it

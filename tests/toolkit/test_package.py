@@ -116,3 +116,6 @@ def test_a_recipe_option_added_later_is_recorded_only_when_set() -> None:
     assert "average_from_epoch" not in config_summary(default)["optim"]
     averaged = replace(default, optim=replace(default.optim, average_from_epoch=5))
     assert config_summary(averaged)["optim"]["average_from_epoch"] == 5
+    assert "consistency" not in config_summary(default)["loss"]
+    consistent = replace(default, loss=replace(default.loss, consistency=1.0))
+    assert config_summary(consistent)["loss"]["consistency"] == 1.0
