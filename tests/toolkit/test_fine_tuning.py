@@ -11,7 +11,7 @@ import torch
 
 from toolkit.data.affect_norms import neutral_point
 from toolkit.model.ser_model import ModelConfig, build_model
-from toolkit.train.config import TrainConfig
+from toolkit.train.config import TrainConfig, load_config
 from toolkit.train.dataset import ClipSet, load_clips, pad_batch
 from toolkit.train.experiment import corpus_labels, load_utterances
 from toolkit.train.frozen import FrozenFeatureFeeder, cacheable_backbone, pooled_outputs
@@ -106,3 +106,27 @@ def test_a_run_does_not_depend_on_the_random_state_left_by_earlier_runs() -> Non
     (first, first_out), (second, second_out) = built
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert torch.equal(first_out.heads.logits, second_out.heads.logits)
+
+
+def test_the_more_views_experiment_differs_from_the_default_only_in_its_view_count() -> None:
+    """docs/training.md, "More augmented views" pairs it with the default's runs."""
+    configs = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
+    default = load_config(configs / "whisper_l2_noisy_servecrop_q90.toml")
+    candidate = load_config(configs / "whisper_l2_noisy_servecrop_q90_views10.toml")
+    assert (default.data.frozen_views, candidate.data.frozen_views) == (5, 10)
+    assert replace(candidate, data=default.data) == default
+
+
+def test_more_views_keep_the_fewer_views_and_add_to_them() -> None:
+    """The augmenter draws view after view, so a run with more views caches the same first
+    ones (the experiment adds augmentations, it does not redraw them)."""
+    train, validation = _clips(SPEAKERS, 3), _clips(VALIDATION, 1)
+    config = _config(tuned=1)
+    fewer, more = (
+        FrozenFeatureFeeder(config, build_model(config.model), train, validation, views)
+        for views in (2, 3)
+    )
+    assert len(more.views) == 3
+    for kept, added in zip(fewer.views[1], more.views[1], strict=True):
+        assert np.array_equal(kept.waveform, added.waveform)
+        assert np.array_equal(kept.acted, added.acted)
