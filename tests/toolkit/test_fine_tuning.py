@@ -130,3 +130,13 @@ def test_more_views_keep_the_fewer_views_and_add_to_them() -> None:
     for kept, added in zip(fewer.views[1], more.views[1], strict=True):
         assert np.array_equal(kept.waveform, added.waveform)
         assert np.array_equal(kept.acted, added.acted)
+
+
+def test_the_balanced_experiment_differs_from_the_default_only_in_its_loss_weights() -> None:
+    """docs/training.md, "Class-balanced losses with the Whisper recipe" pairs it with the
+    default's runs."""
+    configs = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
+    default = load_config(configs / "whisper_l2_noisy_servecrop_q90.toml")
+    candidate = load_config(configs / "whisper_l2_noisy_servecrop_q90_balanced.toml")
+    assert (default.loss.class_balanced, candidate.loss.class_balanced) == (False, True)
+    assert replace(candidate, loss=default.loss) == default
