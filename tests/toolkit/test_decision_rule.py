@@ -42,6 +42,7 @@ def test_the_more_babble_screen_fails_rules_2_and_3_as_recorded() -> None:
         ("consistency_screen", {"1", "3"}),
         ("views10_prescreen", {"1"}),
         ("balanced_prescreen", set()),
+        ("balanced_screen", {"3"}),
     ],
 )
 def test_each_recorded_screen_reaches_the_verdict_docs_training_md_states(
