@@ -17,6 +17,7 @@ from toolkit.train.experiment import corpus_labels, load_utterances
 from toolkit.train.frozen import FrozenFeatureFeeder, cacheable_backbone, pooled_outputs
 from toolkit.train.loop import AuxiliaryModules, load_checkpoint, parameter_groups, train_run
 
+CONFIGS = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
 SPEAKERS = ("ravdess/01", "emodb/03")
 VALIDATION = ("ravdess/03", "emodb/09")
 
@@ -110,9 +111,8 @@ def test_a_run_does_not_depend_on_the_random_state_left_by_earlier_runs() -> Non
 
 def test_the_more_views_experiment_differs_from_the_default_only_in_its_view_count() -> None:
     """docs/training.md, "More augmented views" pairs it with the default's runs."""
-    configs = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
-    default = load_config(configs / "whisper_l2_noisy_servecrop_q90.toml")
-    candidate = load_config(configs / "whisper_l2_noisy_servecrop_q90_views10.toml")
+    default = load_config(CONFIGS / "whisper_l2_noisy_servecrop_q90.toml")
+    candidate = load_config(CONFIGS / "whisper_l2_noisy_servecrop_q90_views10.toml")
     assert (default.data.frozen_views, candidate.data.frozen_views) == (5, 10)
     assert replace(candidate, data=default.data) == default
 
@@ -135,8 +135,7 @@ def test_more_views_keep_the_fewer_views_and_add_to_them() -> None:
 def test_the_balanced_experiment_differs_from_the_default_only_in_its_loss_weights() -> None:
     """docs/training.md, "Class-balanced losses with the Whisper recipe" pairs it with the
     default's runs."""
-    configs = Path(__file__).resolve().parents[2] / "toolkit" / "configs"
-    default = load_config(configs / "whisper_l2_noisy_servecrop_q90.toml")
-    candidate = load_config(configs / "whisper_l2_noisy_servecrop_q90_balanced.toml")
+    default = load_config(CONFIGS / "whisper_l2_noisy_servecrop_q90.toml")
+    candidate = load_config(CONFIGS / "whisper_l2_noisy_servecrop_q90_balanced.toml")
     assert (default.loss.class_balanced, candidate.loss.class_balanced) == (False, True)
     assert replace(candidate, loss=default.loss) == default
